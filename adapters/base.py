@@ -1,0 +1,37 @@
+"""The contract between the core and a platform.
+
+An adapter turns platform events into :class:`bot.commands.Context` + command calls, and
+:class:`bot.reply.Reply` objects into platform messages. It contains no business logic: what to
+answer is decided by :mod:`bot.commands`, what to publish by :mod:`bot.publishing`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.delivery import Limits
+from bot.reply import Reply
+from bot.store import Target
+
+__all__ = ["Adapter"]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A running connection to one platform."""
+
+    platform: str
+    limits: Limits
+
+    async def start(self) -> None:
+        """Connect and start handling commands; return once running."""
+
+    async def stop(self) -> None:
+        """Disconnect cleanly; safe to call twice."""
+
+    async def send(self, target: Target, reply: Reply) -> list[str]:
+        """Deliver ``reply`` to ``target`` (split as the platform needs); return the message ids.
+
+        Raises the errors of :mod:`bot.delivery`, never a platform's own exceptions.
+        """
+        ...

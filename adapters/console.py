@@ -1,0 +1,161 @@
+"""The terminal shell: the same commands, store and replies as on Telegram or Discord, no token.
+
+``dlw-bot shell`` is for trying the bot, writing content and scripting (``-c "/latest"``). The
+reader is user ``console`` in a private chat; they are the operator of their own local bot.
+Replies are rendered with rich: titles bold, links clickable where the terminal allows,
+search matches highlighted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.text import Text
+
+from bot.commands import ChatKind, CommandRegistry, Context, Services
+from bot.delivery import Limits
+from bot.reply import Continuation, Entry, Heading, Paragraph, Reply, Tone
+from bot.store import Target
+
+__all__ = ["ConsoleAdapter", "render"]
+
+PLATFORM = "console"
+USER = "console"
+_BORDER = {Tone.INFO: "cyan", Tone.SUCCESS: "green", Tone.ERROR: "red"}
+
+
+def render(reply: Reply) -> RenderableType:
+    """A rich renderable for ``reply``."""
+    parts: list[RenderableType] = []
+    for block in reply.blocks:
+        if isinstance(block, Heading):
+            parts.append(Text(f"\n{block.text}", style="bold underline"))
+        elif isinstance(block, Paragraph):
+            parts.append(Text(block.text, style="dim" if block.muted else ""))
+        else:
+            parts.append(_entry(block))
+    if reply.more:
+        parts.append(Text("\n(type 'more' for the next page)", style="dim italic"))
+    if reply.footer:
+        parts.append(Text(f"\n{reply.footer}", style="dim"))
+    title = Text(reply.title, style="bold") if reply.title else None
+    if reply.title and reply.url:
+        title = Text(reply.title, style=f"bold link {reply.url}")
+    return Panel(
+        Group(*parts),
+        title=title,
+        title_align="left",
+        border_style=_BORDER[reply.tone],
+        expand=True,
+    )
+
+
+def _entry(entry: Entry) -> RenderableType:
+    title = Text("• ") + Text(entry.title, style=f"bold link {entry.url}" if entry.url else "bold")
+    if entry.url:
+        title.append(f"  {entry.url}", style="dim blue")
+    lines: list[RenderableType] = [title]
+    if entry.summary:
+        summary = Text(entry.summary)
+        for start, end in entry.marks:
+            summary.stylize("bold yellow", start, end)
+        lines.append(Padding(summary, (0, 0, 0, 2)))
+    if entry.meta:
+        lines.append(Padding(Text(entry.meta, style="dim italic"), (0, 0, 0, 2)))
+    return Group(*lines)
+
+
+@dataclass
+class ConsoleAdapter:
+    """An interactive terminal session and a place weekly posts can be "sent" to."""
+
+    services: Services
+    registry: CommandRegistry
+    console: Console = field(default_factory=Console)
+    platform: str = PLATFORM
+    limits: Limits = field(
+        default_factory=lambda: Limits(messages_per_second=1000, per_chat_per_second=1000)
+    )
+    _more: Continuation | None = None
+
+    def context(self) -> Context:
+        return Context(
+            services=self.services,
+            platform=PLATFORM,
+            user_id=USER,
+            chat_id=USER,
+            chat_kind=ChatKind.PRIVATE,
+            operator=True,
+        )
+
+    async def handle(self, line: str) -> Reply | None:
+        """Run one line as the console user and return the reply (or None for nothing to say)."""
+        text = line.strip()
+        if text.casefold() in {"more", "/more"}:
+            if self._more is None:
+                return Reply.text("Nothing more to show.")
+            reply: Reply | None = await self.registry.continue_(
+                self.context(), self._more.command, self._more.page
+            )
+        else:
+            reply = await self.registry.dispatch_text(self.context(), text)
+        self._more = reply.more if reply else None
+        return reply
+
+    async def run_once(self, line: str) -> int:
+        """``dlw-bot shell -c LINE``: print the reply; exit status 1 if it was an error."""
+        reply = await self.handle(line)
+        if reply is not None:
+            self.console.print(render(reply))
+        return 1 if reply is not None and reply.tone is Tone.ERROR else 0
+
+    async def interact(self) -> None:
+        """The read-eval-print loop. Ends on EOF (Ctrl-D), Ctrl-C, 'quit' or 'exit'."""
+        _enable_completion([f"/{name}" for name in self.registry.commands] + ["more", "quit"])
+        self.console.print(
+            Text("dlw-bot shell — type /help for commands, 'quit' to leave.", style="bold cyan")
+        )
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "dlw> ")
+            except (EOFError, KeyboardInterrupt):
+                self.console.print()
+                return
+            if line.strip().casefold() in {"quit", "exit", "/quit", "/exit"}:
+                return
+            if not line.strip():
+                continue
+            reply = await self.handle(line)
+            if reply is not None:
+                self.console.print(render(reply))
+
+    # -- Adapter protocol: weekly posts delivered to the terminal --------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, target: Target, reply: Reply) -> list[str]:
+        self.console.print(Text(f"→ {target}", style="dim"))
+        self.console.print(render(reply))
+        return [f"console-{id(reply)}"]
+
+
+def _enable_completion(words: list[str]) -> None:
+    with contextlib.suppress(ImportError):
+        import readline
+
+        def complete(text: str, state: int) -> str | None:
+            options = [w for w in words if w.startswith(text)]
+            return options[state] if state < len(options) else None
+
+        readline.set_completer_delims(" ")
+        readline.set_completer(complete)
+        readline.parse_and_bind("tab: complete")

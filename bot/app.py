@@ -1,0 +1,129 @@
+"""Wiring: Settings → Archive, Store, command registry, adapters; one start/stop lifecycle.
+
+:class:`App` is what adapters and commands see as their :class:`~bot.commands.Services`.
+Background work (content watching, later the scheduler and dispatchers) runs as tasks owned by
+the app, so :meth:`App.close` stops everything in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.archive import ArchiveHolder
+from bot.commands import CommandRegistry, build_registry
+from bot.config import Settings
+from bot.store import SQLiteStore
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter
+
+__all__ = ["App", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    archive: ArchiveHolder
+    store: SQLiteStore
+    registry: CommandRegistry
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def create(cls, settings: Settings | None = None) -> App:
+        """Load content and open the store. Raises ContentErrors if the content is broken at start."""
+        settings = settings or Settings()
+        archive = await ArchiveHolder.open(settings.content_dir)
+        store = await SQLiteStore.open(settings.database)
+        log.info(
+            "loaded %d issues (%d items) from %s; database %s",
+            len(archive.archive.issues),
+            archive.archive.item_count,
+            settings.content_dir,
+            settings.database,
+        )
+        return cls(settings=settings, archive=archive, store=store, registry=build_registry())
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background for the app's lifetime; a crash is logged, not lost."""
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+        return task
+
+    def watch_content(self) -> None:
+        """Reload the archive whenever the content directory changes."""
+
+        async def watch() -> None:
+            async for outcome in self.archive.watch():
+                if outcome.errors:
+                    log.error(
+                        "content change rejected (%d problems); still serving the previous archive",
+                        len(outcome.errors),
+                    )
+
+        self.spawn(watch(), "content-watcher")
+
+    async def close(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.store.close()
+        self.archive.archive.close()
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+
+def platform_adapters(app: App) -> list[Adapter]:
+    """An adapter for every platform with a token configured."""
+    adapters: list[Adapter] = []
+    if app.settings.telegram_token is not None:
+        from adapters.telegram_bot import TelegramAdapter
+
+        adapters.append(TelegramAdapter(app))
+    if app.settings.discord_token is not None:
+        from adapters.discord_bot import DiscordAdapter
+
+        adapters.append(DiscordAdapter(app))
+    return adapters
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run every configured platform until SIGINT/SIGTERM (or ``stop``), then shut down cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    app = await App.create(settings)
+    adapters = platform_adapters(app)
+    started: list[Adapter] = []
+    try:
+        app.watch_content()
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+            log.info("%s adapter running", adapter.platform)
+        await stop.wait()
+        log.info("shutting down")
+        return 0
+    finally:
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping the %s adapter failed", adapter.platform)
+        await app.close()

@@ -1,0 +1,236 @@
+"""``dlw-bot``: run the bot, try it in a shell, and manage content.
+
+dlw-bot                      same as ``dlw-bot run``
+dlw-bot run                  serve every configured platform (the shell if none is)
+dlw-bot shell [-c LINE]      the interactive terminal bot, or one command
+dlw-bot validate [DIR]       check a content directory; exit 1 on any problem
+dlw-bot import FILE.txt      turn a plain-text issue into content/issues/NNNN.yaml
+dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from bot.config import Settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("bot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"])
+            print(
+                f"configuration error: DLW_{field.upper()}: {err['msg'].removeprefix('Value error, ')}",
+                file=sys.stderr,
+            )
+        return 2
+    _setup_logging(
+        settings.log_level, quiet=args.command in {None, "run", "shell"} and _no_platforms(settings)
+    )
+    handler = {
+        None: _run,
+        "run": _run,
+        "shell": _shell,
+        "validate": _validate,
+        "import": _import,
+        "schema": _schema,
+    }[args.command]
+    try:
+        return handler(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlw-bot", description="Deep Learning Weekly on Discord and Telegram."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run", help="serve every configured platform (the shell when none is configured)"
+    )
+    shell = sub.add_parser("shell", help="the bot in your terminal")
+    shell.add_argument(
+        "-c", dest="line", metavar="LINE", help='run one command and exit, e.g. -c "/latest"'
+    )
+    validate = sub.add_parser("validate", help="check a content directory")
+    validate.add_argument(
+        "directory", nargs="?", type=Path, help="default: the configured content directory"
+    )
+    imp = sub.add_parser("import", help="turn a plain-text issue into a content file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "-o", "--output", type=Path, help="where to write (default: CONTENT_DIR/issues/NNNN.yaml)"
+    )
+    imp.add_argument("--force", action="store_true", help="overwrite an existing file")
+    imp.add_argument(
+        "--stdout", action="store_true", help="print the YAML instead of writing a file"
+    )
+    schema = sub.add_parser("schema", help="regenerate content/schema/issue.json")
+    schema.add_argument(
+        "--check", action="store_true", help="exit 1 if the file is out of date instead"
+    )
+    return parser
+
+
+def _setup_logging(level: str, *, quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "discord.http", "watchfiles"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _no_platforms(settings: Settings) -> bool:
+    return settings.telegram_token is None and settings.discord_token is None
+
+
+# -- run / shell -------------------------------------------------------------------------
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if _no_platforms(settings):
+        Console(stderr=True).print(
+            "[bold]No platform configured[/bold], so here is the console shell.\n"
+            "To serve Telegram set [cyan]DLW_TELEGRAM_TOKEN[/cyan] (from @BotFather); for Discord set "
+            "[cyan]DLW_DISCORD_TOKEN[/cyan]. See the README's configuration table.\n"
+        )
+        return _shell(settings, argparse.Namespace(line=None))
+    from bot.app import serve
+    from bot.content.loader import ContentErrors
+
+    try:
+        return asyncio.run(serve(settings))
+    except ContentErrors as exc:
+        _print_content_errors(exc.errors)
+        return 1
+
+
+def _shell(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.content.loader import ContentErrors
+
+    async def go() -> int:
+        from adapters.console import ConsoleAdapter
+        from bot.app import App
+
+        app = await App.create(settings)
+        try:
+            shell = ConsoleAdapter(services=app, registry=app.registry)
+            if args.line is not None:
+                return await shell.run_once(args.line)
+            if sys.stdin.isatty():
+                app.watch_content()
+            await shell.interact()
+            return 0
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(go())
+    except ContentErrors as exc:
+        _print_content_errors(exc.errors)
+        return 1
+
+
+# -- content -----------------------------------------------------------------------------
+
+
+def _print_content_errors(errors: Sequence[object]) -> None:
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(f"{len(errors)} problem{'s' if len(errors) != 1 else ''} found.", file=sys.stderr)
+
+
+def _validate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.archive import Archive
+    from bot.content.loader import check_content
+
+    directory: Path = args.directory or settings.content_dir
+    content, errors = check_content(directory)
+    if errors or content is None:
+        _print_content_errors(errors)
+        return 1
+    archive = Archive(content)
+    print(
+        f"{directory}: OK — {len(content.issues)} issues, {archive.item_count} items, {len(content.taxonomy)} topics."
+    )
+    archive.close()
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.content.importer import ImportFailure, import_text, issue_to_yaml
+
+    source: Path = args.file
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{source}: cannot read: {exc}", file=sys.stderr)
+        return 1
+    try:
+        result = import_text(text)
+    except ImportFailure as exc:
+        print(f"{source}:{exc.line}: error: {exc.message}", file=sys.stderr)
+        print("Nothing was written.", file=sys.stderr)
+        return 1
+    for guess in result.guesses:
+        print(f"{source}:{guess.line}: guessed: {guess.message}", file=sys.stderr)
+    rendered = issue_to_yaml(result.issue, source=str(source), guesses=result.guesses)
+    if args.stdout:
+        sys.stdout.write(rendered)
+        return 0
+    output: Path = (
+        args.output or settings.content_dir / "issues" / f"{result.issue.number:04d}.yaml"
+    )
+    if output.exists() and not args.force:
+        print(
+            f"{output} already exists; use --force to overwrite it. Nothing was written.",
+            file=sys.stderr,
+        )
+        return 1
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.tmp")
+    temporary.write_text(rendered, encoding="utf-8")
+    os.replace(temporary, output)  # atomic: a running bot never reads half a file
+    items = len(result.issue.items)
+    print(
+        f"Wrote {output}: issue #{result.issue.number}, {len(result.issue.sections)} sections, {items} items, "
+        f"{len(result.guesses)} guess{'es' if len(result.guesses) != 1 else ''} to review."
+    )
+    return 0
+
+
+def _schema(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.content.schema import SCHEMA_FILE, issue_schema_json
+
+    path = settings.content_dir / SCHEMA_FILE
+    wanted = issue_schema_json()
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if args.check:
+        if current != wanted:
+            print(f"{path} is out of date; run `dlw-bot schema`.", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date.")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(wanted, encoding="utf-8")
+    print(f"Wrote {path}.")
+    return 0

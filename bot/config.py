@@ -1,0 +1,96 @@
+"""Settings, from ``DLW_*`` environment variables or a ``.env`` file, with safe embedded defaults.
+
+With nothing configured the bot serves the bundled ``content/``, keeps its state in
+``./dlw-bot.sqlite3`` and runs the console shell. Tokens are :class:`~pydantic.SecretStr`, so
+they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "bundled_content_dir"]
+
+
+def bundled_content_dir() -> Path:
+    """The content shipped with dlw-bot: inside the wheel, or the source checkout's ``content/``."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_bundled_content"
+    return packaged if packaged.is_dir() else here.parent / "content"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DLW_", env_file=".env", extra="ignore")
+
+    content_dir: Path = Field(
+        default_factory=bundled_content_dir, description="Content directory (issues/, topics.yaml)."
+    )
+    database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
+    log_level: str = Field(default="INFO", description="Logging level.")
+    admins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Operators, comma-separated platform:user_id (e.g. telegram:12345,discord:678).",
+    )
+
+    telegram_token: SecretStr | None = Field(
+        default=None, description="Telegram bot token from @BotFather."
+    )
+    telegram_api_url: str | None = Field(
+        default=None, description="Bot API base URL (default: Telegram's own)."
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL for webhook mode."
+    )
+    telegram_webhook_listen: str = Field(
+        default="127.0.0.1", description="Address the webhook server binds."
+    )
+    telegram_webhook_port: int = Field(default=8443, description="Port the webhook server binds.")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, description="Webhook secret token."
+    )
+
+    discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
+    discord_api_url: str | None = Field(
+        default=None, description="Discord API root (default: Discord's own)."
+    )
+    discord_guild_id: int | None = Field(
+        default=None, description="Sync commands to this guild only (instant)."
+    )
+
+    publish_schedule: str = Field(default="wed 16:00", description="Weekly slot, e.g. 'wed 16:00'.")
+    timezone: str = Field(default="UTC", description="Time zone of the weekly slot.")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _check_admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            platform, _, user = entry.partition(":")
+            if not platform or not user:
+                raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+            ) from exc
+        return value
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return f"{platform}:{user_id}" in self.admins

@@ -1,0 +1,188 @@
+"""Read a content directory into validated issues and topics, or say exactly what is wrong.
+
+Layout::
+
+    content/
+      topics.yaml          the taxonomy (bot.topics.TopicFile)
+      issues/0206.yaml     one file per issue (bot.content.models.Issue)
+
+Every problem is a :class:`ContentError` naming the file, the field path and the reason, so
+``dlw-bot validate`` can print them all at once and the running bot can log them and keep
+serving its last good archive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bot.content.models import Issue
+from bot.topics import Taxonomy, TopicFile
+
+__all__ = ["ContentError", "ContentErrors", "LoadedContent", "check_content", "load_content"]
+
+M = TypeVar("M", bound=BaseModel)
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+ISSUE_GLOB = ("*.yaml", "*.yml")
+
+
+@dataclass(frozen=True)
+class ContentError:
+    """One problem in one content file."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.path}: {self.reason}"
+            if self.path
+            else f"{self.file}: {self.reason}"
+        )
+
+
+class ContentErrors(Exception):
+    """The content directory has problems; ``errors`` lists every one of them."""
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class LoadedContent:
+    """What a valid content directory holds."""
+
+    issues: tuple[Issue, ...]  # ascending by number
+    taxonomy: Taxonomy
+
+
+def load_content(directory: Path) -> LoadedContent:
+    """Load and validate ``directory``; raise :class:`ContentErrors` listing every problem."""
+    content, errors = check_content(directory)
+    if errors or content is None:
+        raise ContentErrors(errors)
+    return content
+
+
+def check_content(directory: Path) -> tuple[LoadedContent | None, list[ContentError]]:
+    """Validate ``directory`` and return what loaded plus every problem found."""
+    errors: list[ContentError] = []
+    if not directory.is_dir():
+        return None, [ContentError(str(directory), "", "not a directory")]
+
+    taxonomy = _load_topics(directory / "topics.yaml", errors)
+    issues_dir = directory / "issues"
+    if not issues_dir.is_dir():
+        errors.append(
+            ContentError(
+                _rel(issues_dir, directory), "", "missing: put one YAML file per issue here"
+            )
+        )
+        return None, errors
+
+    by_number: dict[int, tuple[str, Issue]] = {}
+    files = sorted(p for pattern in ISSUE_GLOB for p in issues_dir.glob(pattern))
+    for file in files:
+        name = _rel(file, directory)
+        issue = _load_model(file, Issue, name, errors)
+        if issue is None:
+            continue
+        if re.fullmatch(r"\d+", file.stem) and int(file.stem) != issue.number:
+            errors.append(
+                ContentError(
+                    name,
+                    "number",
+                    f"file name says issue {int(file.stem)} but the file says {issue.number}",
+                )
+            )
+            continue
+        if issue.number in by_number:
+            other = by_number[issue.number][0]
+            errors.append(
+                ContentError(name, "number", f"issue {issue.number} is also defined in {other}")
+            )
+            continue
+        by_number[issue.number] = (name, issue)
+        if taxonomy is not None:
+            _check_topics(issue, taxonomy, name, errors)
+
+    if not files:
+        errors.append(
+            ContentError(_rel(issues_dir, directory), "", "no issue files (*.yaml) found")
+        )
+    if taxonomy is None:
+        return None, errors
+    issues = tuple(issue for _, (_, issue) in sorted(by_number.items()))
+    return LoadedContent(issues=issues, taxonomy=taxonomy), errors
+
+
+def _load_topics(file: Path, errors: list[ContentError]) -> Taxonomy | None:
+    topic_file = _load_model(file, TopicFile, file.name, errors)
+    return Taxonomy(topic_file.topics) if topic_file else None
+
+
+def _check_topics(issue: Issue, taxonomy: Taxonomy, name: str, errors: list[ContentError]) -> None:
+    for s, section in enumerate(issue.sections):
+        for i, item in enumerate(section.items):
+            for t, topic_id in enumerate(item.topics):
+                if taxonomy.get(topic_id) is None:
+                    errors.append(
+                        ContentError(
+                            name,
+                            f"sections.{s}.items.{i}.topics.{t}",
+                            f"unknown topic id {topic_id!r} (see topics.yaml)",
+                        )
+                    )
+
+
+def _load_model(file: Path, model: type[M], name: str, errors: list[ContentError]) -> M | None:
+    try:
+        raw = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        errors.append(ContentError(name, "", "missing"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(ContentError(name, "", f"cannot be read: {exc}"))
+        return None
+    try:
+        data: Any = yaml.load(raw, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        errors.append(ContentError(name, "", f"not valid YAML: {where}{problem}"))
+        return None
+    if not isinstance(data, dict):
+        errors.append(ContentError(name, "", "must be a mapping of fields (number, title, ...)"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            path = ".".join(str(part) for part in err["loc"])
+            errors.append(ContentError(name, path, _reason(err["msg"], err["type"])))
+        return None
+
+
+def _reason(message: str, kind: str) -> str:
+    message = message.removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field (check its spelling)"
+    if kind == "missing":
+        return "required field is missing"
+    return message
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,110 @@
+"""The shape of a newsletter issue, as editors write it in ``content/issues/NNNN.yaml``.
+
+The models are frozen and strict so that a typo in a content file is an error with a field
+path, never a silently coerced value. ``content/schema/issue.json`` is generated from
+:class:`Issue` (see :mod:`bot.content.schema`) so editors get completion and checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = ["Issue", "Item", "Section", "TopicId"]
+
+_TOPIC_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+TopicId = Annotated[str, StringConstraints(pattern=_TOPIC_ID, max_length=40)]
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname or ("." not in parts.hostname and parts.hostname != "localhost"):
+        raise ValueError("must name a host, like https://example.com/article")
+    if re.search(r"\s", value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)
+]
+
+
+class _Model(BaseModel):
+    # Strict: "206" is not a number and 1 is not a title. Sequence fields set strict=False
+    # only so YAML lists become tuples; their elements stay strict.
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class Item(_Model):
+    """One story of a section: what a reader sees as a linked title and a summary."""
+
+    title: Annotated[Text, StringConstraints(max_length=300)] = Field(
+        description="The headline, as printed in the newsletter."
+    )
+    url: Url | None = Field(default=None, description="Link to the story (http or https).")
+    summary: Text = Field(description="The newsletter's summary (or a paper's abstract).")
+    topics: tuple[TopicId, ...] = Field(
+        default=(),
+        strict=False,
+        description="Topic ids from content/topics.yaml this item is about, on top of the ones "
+        "found from its text.",
+    )
+
+
+class Section(_Model):
+    """A named list of items, e.g. "Papers & Publications"."""
+
+    name: Annotated[Text, StringConstraints(max_length=80)] = Field(
+        description='Section heading, e.g. "Mobile & Edge".'
+    )
+    items: tuple[Item, ...] = Field(
+        min_length=1, strict=False, description="The stories, in newsletter order."
+    )
+
+
+class Issue(_Model):
+    """One weekly issue of Deep Learning Weekly."""
+
+    number: int = Field(gt=0, lt=100_000, description="The issue number, e.g. 206.")
+    title: Text = Field(description='The title line, e.g. "Deep Learning Weekly: Issue #206".')
+    subtitle: Text = Field(description="The headline topics line under the title.")
+    date: dt.date | None = Field(
+        default=None, strict=False, description="Publication date (YYYY-MM-DD), if known."
+    )
+    intro: Text = Field(
+        description="The editors' introduction; paragraphs separated by a blank line."
+    )
+    sections: tuple[Section, ...] = Field(
+        min_length=1, strict=False, description="The sections, in order."
+    )
+
+    @model_validator(mode="after")
+    def _section_names_unique(self) -> Issue:
+        seen: set[str] = set()
+        for section in self.sections:
+            key = section.name.casefold()
+            if key in seen:
+                raise ValueError(f"section {section.name!r} appears twice")
+            seen.add(key)
+        return self
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """Every item of the issue, in order."""
+        return tuple(item for section in self.sections for item in section.items)

@@ -1,0 +1,51 @@
+"""The newsletter's standard sections, in print order, and the short names readers use for them.
+
+The importer uses the order to restore headings the plain text lost; the archive uses the
+aliases to understand ``/section libs``. Issues may also carry sections outside this list;
+those are found by their own name.
+"""
+
+from __future__ import annotations
+
+from bot.topics import normalize
+
+__all__ = ["CANONICAL_SECTIONS", "SECTION_ALIASES", "canonical_heading"]
+
+CANONICAL_SECTIONS: tuple[str, ...] = (
+    "Industry",
+    "Mobile & Edge",
+    "Learning",
+    "Libraries & Code",
+    "Papers & Publications",
+)
+
+SECTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "Industry": ("industry", "news", "business", "ind"),
+    "Mobile & Edge": ("mobile", "edge", "mobile edge", "mobile and edge", "tinyml", "on device"),
+    "Learning": ("learning", "learn", "tutorials", "courses", "education"),
+    "Libraries & Code": (
+        "libraries",
+        "libs",
+        "lib",
+        "code",
+        "libraries and code",
+        "tools",
+        "repos",
+    ),
+    "Papers & Publications": (
+        "papers",
+        "paper",
+        "publications",
+        "papers and publications",
+        "research",
+    ),
+}
+
+
+def canonical_heading(line: str) -> str | None:
+    """The standard section a heading line names exactly (any case, ``&`` or ``and``)."""
+    key = normalize(line)
+    for name in CANONICAL_SECTIONS:
+        if key == normalize(name):
+            return name
+    return None
