@@ -1,0 +1,210 @@
+"""The importer against the two real seed issues, and against the damage it must refuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.content.importer import ImportFailure, derive_title, import_text, issue_to_yaml
+from bot.content.loader import load_content
+from bot.content.models import Issue
+from tests.conftest import BUNDLED_CONTENT, SEED_202, SEED_206
+
+# What an editor reading the newsletter sees, section by section.
+EXPECTED: dict[int, dict[str, list[str]]] = {
+    202: {
+        "Industry": [
+            "Unveiling our new Quantum AI campus",
+            "The Global AI Index",
+            "AI Can Write Disinformation Now—and Dupe Human Readers",
+            "PyTorch builds the future of AI and machine learning at Facebook",
+            "Chinese AI lab challenges Google, OpenAI with a model of 1.75 trillion parameters",
+            "China’s response to COVID showed the world how to make the most of A.I.",
+        ],
+        "Mobile & Edge": [
+            "Introduction to Embedded Machine Learning",
+            "Improving federated learning with dynamic regularization",
+            "Mythic Launches Industry First Analog AI Chip",
+        ],
+        "Learning": [
+            "Hacker's guide to deep-learning side-channel attacks: code walkthrough",
+            "Overview of PyTorch Autograd Engine",
+            "AI can now emulate text style in images in one shot — using just a single word",
+            "Network devices overheat monitoring",
+        ],
+        "Libraries & Code": [
+            "FairScale: a PyTorch extension library for high performance and large scale training",
+            "IVY: the templated deep learning framework",
+        ],
+        "Papers & Publications": [
+            "Towards General Purpose Vision Systems",
+            "A graph placement methodology for fast chip design",
+            "Does Knowledge Distillation Really Work?",
+        ],
+    },
+    206: {
+        "Industry": [
+            "DeepMind says reinforcement learning is ‘enough’ to reach general AI",
+            "AI drug discovery platform Insilico Medicine announces $255 million in Series C funding",
+            "Transforming mobility with the confidence of world-class investors",
+            "Open Catalyst Challenge: Using AI to discover catalysts for renewable energy storage",
+            "DeepMind introduces the latest iteration of WaveNet",  # derived: the seed lost this title
+            "The race to understand the exhilarating, dangerous world of language AI",
+        ],
+        "Mobile & Edge": [
+            "TinyML Paper and Projects",
+            "An Overview of the PyTorch Mobile Demo Apps",
+            "Nvidia eyes ARM roadmap for AI, 5G integration from server to card to chip",
+            "Beijing‘s Hardcore Vlogger Comes Up With Self-driving Bicycles",
+        ],
+        "Learning": [
+            "FedBN Example: PyTorch - From Centralized To Federated",
+            "The Ethics of AI",
+            "Welcome to the 🤗\xa0 Course!",
+            "The Principles of Deep Learning Theory",
+        ],
+        "Libraries & Code": [
+            "ACCENTOR: Adding Chit-Chat to Enhance Task-Oriented Dialogues",
+            "PyTorch 1.9 Release, including torch.linalg and Mobile Interpreter",
+            "Mesh Transformer JAX",
+        ],
+        "Papers & Publications": [
+            "Descending through a Crowded Valley -- Benchmarking Deep Learning Optimizers",
+            "Reward is enough",
+            "Thinking Like Transformers",
+        ],
+    },
+}
+SEED = {202: SEED_202, 206: SEED_206}
+DERIVED = {"DeepMind introduces the latest iteration of WaveNet"}
+
+
+def _titles(issue: Issue) -> dict[str, list[str]]:
+    return {s.name: [i.title for i in s.items] for s in issue.sections}
+
+
+@pytest.mark.parametrize("number", [202, 206])
+def test_seed_imports_with_every_item_and_restored_sections(number: int) -> None:
+    result = import_text(SEED[number].read_text(encoding="utf-8"))
+    assert result.issue.number == number
+    assert result.issue.title == f"Deep Learning Weekly: Issue #{number}"
+    assert _titles(result.issue) == EXPECTED[number]
+
+
+@pytest.mark.parametrize("number", [202, 206])
+def test_seed_text_is_kept_verbatim(number: int) -> None:
+    lines = {line.strip() for line in SEED[number].read_text(encoding="utf-8").splitlines()}
+    issue = import_text(SEED[number].read_text(encoding="utf-8")).issue
+    assert issue.subtitle in lines
+    for item in issue.items:
+        assert item.summary in lines, item.title
+        assert item.title in lines or item.title in DERIVED
+    for paragraph in issue.intro.split("\n\n"):
+        assert paragraph in lines
+
+
+def test_importer_reports_each_guess_with_its_line() -> None:
+    guesses = import_text(SEED_206.read_text(encoding="utf-8")).guesses
+    described = [(g.line, g.message) for g in guesses]
+    assert described == [
+        (16, 'the first block of stories has no heading; assumed section "Industry"'),
+        (
+            33,
+            'this story has no title line; derived the title "DeepMind introduces the latest iteration of WaveNet"',
+        ),
+        (58, 'two blank lines and no heading before this story; assumed section "Learning"'),
+    ]
+    # A paper's abstract after two blank lines is the normal layout, not a guess.
+    assert all("Papers" not in message for _, message in described)
+
+
+@pytest.mark.parametrize("number", [202, 206])
+def test_shipped_content_is_the_reviewed_import_of_the_seed(number: int) -> None:
+    shipped = {i.number: i for i in load_content(BUNDLED_CONTENT).issues}[number]
+    assert shipped == import_text(SEED[number].read_text(encoding="utf-8")).issue
+
+
+def test_yaml_output_round_trips_and_lists_guesses() -> None:
+    result = import_text(SEED_206.read_text(encoding="utf-8"))
+    text = issue_to_yaml(result.issue, source="seed.txt", guesses=result.guesses)
+    assert "# The importer guessed" in text
+    assert "seed.txt line 33: this story has no title line" in text
+    assert Issue.model_validate(yaml.safe_load(text)) == result.issue
+
+
+def test_derive_title_uses_the_first_clause_or_words() -> None:
+    assert (
+        derive_title("Alpha beta gamma delta epsilon, and the rest of it.")
+        == "Alpha beta gamma delta epsilon"
+    )
+    long = "word " * 40
+    assert derive_title(long).endswith("…")
+    assert len(derive_title(long)) <= 91
+
+
+GOOD_HEAD = (
+    "Deep Learning Weekly: Issue #300\n\nTopics line\n\nHey folks,\n\nUntil next week!\n\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("", 1, "empty"),
+        ("Hello there\n\nsubtitle\n", 1, "expected the title line"),
+        ("Deep Learning Weekly: Issue #300\n", 1, "not followed by a subtitle"),
+        (
+            "Deep Learning Weekly: Issue #300\n\nSubtitle\n\nHey folks,\n\nStill intro.\n",
+            7,
+            "where the introduction ends",
+        ),
+        (GOOD_HEAD + "A title\n\nIts summary.\n\nAn orphan title\n", 14, "has no summary"),
+        (GOOD_HEAD + "A title\n\nAnother title\n\nA summary.\n", 10, "has no summary"),
+        (GOOD_HEAD + "A title\n\nMobile & Edge\n\nX\n\nY.\n", 10, "before the heading"),
+    ],
+)
+def test_unparseable_input_names_the_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(ImportFailure) as failure:
+        import_text(text)
+    assert failure.value.line == line
+    assert fragment in failure.value.message
+
+
+def test_title_and_summary_on_adjacent_lines_is_a_reported_guess() -> None:
+    text = GOOD_HEAD + "Industry\n\nA title\nIts summary on the next line.\n"
+    result = import_text(text)
+    assert [i.title for i in result.issue.items] == ["A title"]
+    assert result.issue.items[0].summary == "Its summary on the next line."
+    assert any("no blank line between title and summary" in g.message for g in result.guesses)
+
+
+def test_cli_import_writes_nothing_on_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text(GOOD_HEAD + "A title\n\nAnother title\n\nA summary.\n", encoding="utf-8")
+    out = tmp_path / "out.yaml"
+    assert main(["import", str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:10: error:" in err and "Nothing was written" in err
+    assert not out.exists()
+
+
+def test_cli_import_writes_file_and_prints_guesses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    out = tmp_path / "issues" / "0206.yaml"
+    assert main(["import", str(SEED_206), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{SEED_206}:33: guessed: this story has no title line" in captured.err
+    assert "20 items, 3 guesses to review" in captured.out
+    assert Issue.model_validate(yaml.safe_load(out.read_text(encoding="utf-8"))).number == 206
+    # Refuses to overwrite without --force.
+    assert main(["import", str(SEED_206), "-o", str(out)]) == 1
+    assert main(["import", str(SEED_206), "-o", str(out), "--force"]) == 0

@@ -1,0 +1,120 @@
+"""Content validation: every problem reported as ``file: field.path: reason``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.content.loader import check_content, load_content
+from bot.content.schema import SCHEMA_FILE, issue_schema_json
+from tests.conftest import BUNDLED_CONTENT
+
+MINIMAL = """\
+number: {number}
+title: "Deep Learning Weekly: Issue #{number}"
+subtitle: Things
+intro: Hello.
+sections:
+  - name: Industry
+    items:
+      - title: A story
+        url: https://example.com/a
+        summary: What happened.
+"""
+
+
+def _errors(directory: Path) -> list[str]:
+    return [str(e) for e in check_content(directory)[1]]
+
+
+def test_bundled_content_is_valid() -> None:
+    content = load_content(BUNDLED_CONTENT)
+    assert [i.number for i in content.issues] == [202, 206]
+    assert 15 <= len(content.taxonomy) <= 25
+
+
+def test_schema_file_matches_the_models() -> None:
+    """Fails when the models change without `dlw-bot schema` being run."""
+    assert (BUNDLED_CONTENT / SCHEMA_FILE).read_text(encoding="utf-8") == issue_schema_json()
+
+
+def test_problems_name_file_field_and_reason(content_dir: Path) -> None:
+    issues = content_dir / "issues"
+    (issues / "0300.yaml").write_text(
+        MINIMAL.format(number=300).replace("https://example.com/a", "ftp://example.com/a"),
+        encoding="utf-8",
+    )
+    (issues / "0301.yaml").write_text(
+        MINIMAL.format(number=301).replace(
+            "      - title: A story\n", "      - title: A story\n        topics: [no-such-topic]\n"
+        ),
+        encoding="utf-8",
+    )
+    (issues / "0302.yaml").write_text(
+        MINIMAL.format(number=206), encoding="utf-8"
+    )  # name/number mismatch
+    (issues / "0303.yaml").write_text(
+        MINIMAL.format(number=303).replace(
+            "    items:\n      - title: A story\n        url: https://example.com/a\n        summary: What happened.\n",
+            "    items: []\n",
+        ),
+        encoding="utf-8",
+    )
+    (issues / "0304.yaml").write_text(
+        MINIMAL.format(number=304).replace("number: 304", 'number: "304"'), encoding="utf-8"
+    )
+    (issues / "0305.yaml").write_text("number: [unclosed\n", encoding="utf-8")
+    (issues / "0306.yaml").write_text(
+        MINIMAL.format(number=306) + "colour: blue\n", encoding="utf-8"
+    )
+    errors = _errors(content_dir)
+    assert "issues/0300.yaml: sections.0.items.0.url: must be an http:// or https:// URL" in errors
+    assert (
+        "issues/0301.yaml: sections.0.items.0.topics.0: unknown topic id 'no-such-topic' (see topics.yaml)"
+        in errors
+    )
+    assert "issues/0302.yaml: number: file name says issue 302 but the file says 206" in errors
+    assert any(
+        e.startswith("issues/0303.yaml: sections.0.items: ") and "at least 1" in e for e in errors
+    )
+    assert "issues/0304.yaml: number: Input should be a valid integer" in errors
+    assert any(e.startswith("issues/0305.yaml: not valid YAML: line 2") for e in errors)
+    assert "issues/0306.yaml: colour: unknown field (check its spelling)" in errors
+
+
+def test_duplicate_issue_numbers_are_reported(content_dir: Path) -> None:
+    (content_dir / "issues" / "extra.yaml").write_text(MINIMAL.format(number=206), encoding="utf-8")
+    assert "issues/extra.yaml: number: issue 206 is also defined in issues/0206.yaml" in _errors(
+        content_dir
+    )
+
+
+def test_broken_topics_file(content_dir: Path) -> None:
+    (content_dir / "topics.yaml").write_text(
+        "topics:\n  - id: Bad Id\n    label: X\n    keywords: [x]\n", encoding="utf-8"
+    )
+    errors = _errors(content_dir)
+    assert any(
+        e.startswith("topics.yaml: topics.0.id: String should match pattern") for e in errors
+    )
+
+
+def test_validate_cli_exit_codes(content_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(content_dir)]) == 0
+    assert "OK — 2 issues, 38 items" in capsys.readouterr().out
+    (content_dir / "issues" / "0300.yaml").write_text("number: 300\n", encoding="utf-8")
+    assert main(["validate", str(content_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "issues/0300.yaml: title: required field is missing" in err
+    assert "problems found" in err
+
+
+def test_schema_cli_check(content_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLW_CONTENT_DIR", str(content_dir))
+    assert main(["schema", "--check"]) == 0
+    (content_dir / SCHEMA_FILE).write_text("{}", encoding="utf-8")
+    assert main(["schema", "--check"]) == 1
+    assert main(["schema"]) == 0
+    assert main(["schema", "--check"]) == 0

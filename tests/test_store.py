@@ -1,0 +1,154 @@
+"""The store: migrations, idempotent writes, atomic transactions, chat migration."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.store import MIGRATIONS, SQLiteStore, Subscription, SubscriptionKind, Target
+
+PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
+JAX = Subscription(SubscriptionKind.TOPIC, "jax")
+DIFFUSION = Subscription(SubscriptionKind.KEYWORD, "diffusion")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> SQLiteStore:
+    s = await SQLiteStore.open(tmp_path / "db.sqlite3")
+    yield s  # type: ignore[misc]
+    await s.close()
+
+
+async def test_migrations_apply_once_and_record_version(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first = await SQLiteStore.open(path)
+    assert await first.schema_version() == len(MIGRATIONS)
+    await first.close()
+    again = await SQLiteStore.open(path)  # reopening applies nothing twice
+    assert await again.schema_version() == len(MIGRATIONS)
+    await again.close()
+    async with aiosqlite.connect(path) as db:
+        mode = await (await db.execute("PRAGMA journal_mode")).fetchone()
+        assert mode is not None and mode[0] == "wal"
+
+
+async def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    await (await SQLiteStore.open(path)).close()
+    async with aiosqlite.connect(path) as db:
+        await db.execute("INSERT INTO schema_migrations VALUES (999, 'future')")
+        await db.commit()
+    with pytest.raises(RuntimeError, match="newer than this dlw-bot"):
+        await SQLiteStore.open(path)
+
+
+async def test_subscribe_is_idempotent_and_limited(store: SQLiteStore) -> None:
+    outcome = await store.subscribe("telegram", "1", [PYTORCH, JAX, PYTORCH])
+    assert outcome.added == (PYTORCH, JAX) and outcome.total == 2
+    outcome = await store.subscribe("telegram", "1", [PYTORCH, DIFFUSION], limit=3)
+    assert outcome.already == (PYTORCH,) and outcome.added == (DIFFUSION,)
+    outcome = await store.subscribe(
+        "telegram", "1", [Subscription(SubscriptionKind.KEYWORD, "x")], limit=3
+    )
+    assert outcome.refused and outcome.total == 3
+    assert await store.subscriptions("telegram", "1") == [PYTORCH, JAX, DIFFUSION]
+    assert await store.subscriptions("discord", "1") == []  # platforms are separate
+
+
+async def test_unsubscribe(store: SQLiteStore) -> None:
+    await store.subscribe("telegram", "1", [PYTORCH, JAX])
+    assert await store.unsubscribe("telegram", "1", [JAX, DIFFUSION]) == [JAX]
+    assert await store.unsubscribe_all("telegram", "1") == 1
+    assert await store.unsubscribe_all("telegram", "nobody") == 0
+
+
+async def test_inactive_subscribers_get_no_digests_until_they_return(store: SQLiteStore) -> None:
+    await store.subscribe("telegram", "1", [PYTORCH])
+    await store.subscribe("telegram", "2", [JAX])
+    assert await store.set_subscriber_active("telegram", "1", False, "bot was blocked by the user")
+    assert list(await store.subscribers_with_subscriptions()) == [("telegram", "2")]
+    await store.subscribe("telegram", "1", [PYTORCH])  # using the bot again reactivates
+    assert set(await store.subscribers_with_subscriptions("telegram")) == {
+        ("telegram", "1"),
+        ("telegram", "2"),
+    }
+
+
+async def test_channels_register_reactivate_and_threads(store: SQLiteStore) -> None:
+    chat = Target("telegram", "-100")
+    topic = Target("telegram", "-100", "5")
+    assert await store.register_channel(chat, title="Group", registered_by="1")
+    assert not await store.register_channel(chat, title="Group", registered_by="1")
+    assert await store.register_channel(topic, title=None, registered_by="1")
+    await store.set_channel_active(chat, False, "bot was kicked")
+    assert await store.channels() == []
+    inactive = await store.channels(active_only=False)
+    assert {c.inactive_reason for c in inactive} == {"bot was kicked"}
+    assert await store.register_channel(
+        chat, title=None, registered_by="2"
+    )  # re-added counts as new
+    assert [c.title for c in await store.channels()] == ["Group"]
+
+
+async def test_migrate_chat_moves_registrations(store: SQLiteStore) -> None:
+    await store.register_channel(Target("telegram", "-1"), title="Old", registered_by="1")
+    await store.register_channel(Target("telegram", "-1", "9"), title="Old", registered_by="1")
+    await store.register_channel(Target("telegram", "-1009"), title="New", registered_by="1")
+    await store.migrate_chat("telegram", "-1", "-1009")
+    assert sorted(str(c.target) for c in await store.channels()) == [
+        "telegram:-1009",
+        "telegram:-1009/9",
+    ]
+
+
+async def test_failed_transaction_leaves_nothing(store: SQLiteStore) -> None:
+    async def half_write() -> None:
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
+            raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError):
+        await half_write()
+    assert await store.get_meta("half") is None
+
+
+async def test_concurrent_writers_do_not_interleave(store: SQLiteStore) -> None:
+    await asyncio.gather(
+        *(
+            store.subscribe(
+                "telegram", str(i % 5), [Subscription(SubscriptionKind.KEYWORD, f"k{i}")]
+            )
+            for i in range(50)
+        )
+    )
+    totals = [len(await store.subscriptions("telegram", str(u))) for u in range(5)]
+    assert totals == [10] * 5
+
+
+async def test_continuations_and_meta(store: SQLiteStore) -> None:
+    key = await store.save_continuation("/search " + "long query " * 20, 2)
+    assert len(key.encode()) <= 16
+    assert await store.load_continuation(key) == ("/search " + "long query " * 20, 2)
+    assert await store.load_continuation("nope") is None
+    await store.set_meta("k", "v1")
+    await store.set_meta("k", "v2")
+    assert await store.get_meta("k") == "v2"
+
+
+def test_migrations_are_portable_sql() -> None:
+    """SQLite-only syntax would block the PostgreSQL backend."""
+    import re
+
+    text = " ".join(MIGRATIONS).upper()
+    for construct in (
+        "AUTOINCREMENT",
+        "OR IGNORE",
+        "OR REPLACE",
+        "WITHOUT ROWID",
+        "PRAGMA",
+        "STRICT",
+    ):
+        assert not re.search(rf"\b{construct}\b", text), construct
