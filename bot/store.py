@@ -134,14 +134,24 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a message goes: a chat (and a thread/topic in it) on one platform."""
+    """Where a message goes: a chat (and a thread/topic in it) on one platform.
+
+    ``direct`` marks a reader's private conversation, addressed by their *user* id: Telegram uses
+    the same number for both, Discord has to open a DM channel first.
+    """
 
     platform: str
     chat_id: str
     thread_id: str = ""
+    direct: bool = False
+
+    @classmethod
+    def user(cls, platform: str, user_id: str) -> Target:
+        return cls(platform, user_id, direct=True)
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.chat_id}" + (f"/{self.thread_id}" if self.thread_id else "")
+        where = f"{self.platform}:{'user ' if self.direct else ''}{self.chat_id}"
+        return where + (f"/{self.thread_id}" if self.thread_id else "")
 
 
 @dataclass(frozen=True)
