@@ -14,6 +14,7 @@ import difflib
 import logging
 import re
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12
+SEARCH_CACHE_SIZE = 512  # pages; each holds at most a few KB
 _MARK_START, _MARK_END = "\x02", "\x03"
 _TERM = re.compile(r'"([^"]*)"|(\w+)')
 
@@ -112,6 +114,9 @@ class Archive:
         self.taxonomy: Taxonomy = content.taxonomy
         self._by_number = {issue.number: issue for issue in self.issues}
         self._stories: list[Story] = []
+        self._search_cache: OrderedDict[tuple[str, int, int, int | None], list[SearchHit]] = (
+            OrderedDict()
+        )
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._build_index()
         self._topics_by_story: dict[int, tuple[Topic, ...]] = {}
@@ -214,10 +219,24 @@ class Archive:
     def _run_search(
         self, match: str, limit: int, offset: int, issue: int | None
     ) -> list[SearchHit]:
+        # The archive never changes, so a page once ranked stays right: popular queries and
+        # "more" clicks skip running bm25 over every match again.
+        key = (match, limit, offset, issue)
+        cached = self._search_cache.get(key)
+        if cached is not None:
+            self._search_cache.move_to_end(key)
+            return cached
+        hits = self._rank(match, limit, offset, issue)
+        self._search_cache[key] = hits
+        if len(self._search_cache) > SEARCH_CACHE_SIZE:
+            self._search_cache.popitem(last=False)
+        return hits
+
+    def _rank(self, match: str, limit: int, offset: int, issue: int | None) -> list[SearchHit]:
         sql = (
             "SELECT rowid, snippet(items, 1, ?, ?, '…', 24) FROM items WHERE items MATCH ?"
             + (" AND issue = ?" if issue is not None else "")
-            + " ORDER BY bm25(items, 6.0, 1.0), rowid DESC LIMIT ? OFFSET ?"
+            + " ORDER BY bm25(items, 6.0, 1.0) LIMIT ? OFFSET ?"
         )
         params: list[object] = [_MARK_START, _MARK_END, match]
         if issue is not None:
@@ -333,20 +352,17 @@ def _plurals(word: str) -> list[str]:
 
 
 def _parse_marks(snippet: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Strip the highlight markers from an FTS snippet, returning the text and marked ranges."""
     out: list[str] = []
     marks: list[tuple[int, int]] = []
     length = 0
-    start: int | None = None
-    for char in snippet:
-        if char == _MARK_START:
-            start = length
-        elif char == _MARK_END:
-            if start is not None and start < length:
-                marks.append((start, length))
-            start = None
-        else:
-            out.append(char)
-            length += 1
+    for index, part in enumerate(snippet.split(_MARK_START)):
+        marked, end, rest = part.partition(_MARK_END) if index else ("", "", part)
+        if end and marked:
+            marks.append((length, length + len(marked)))
+        text = marked + rest if end else part
+        out.append(text)
+        length += len(text)
     return "".join(out), tuple(marks)
 
 
