@@ -7,7 +7,6 @@ they never appear in logs or reprs.
 
 from __future__ import annotations
 
-import zoneinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +52,12 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = Field(
         default=None, description="Webhook secret token."
     )
+    telegram_max_rate: float = Field(
+        default=30.0,
+        gt=0,
+        description="Messages per second to the Bot API overall (Telegram allows about 30); "
+        "raise it only against a local or test Bot API server.",
+    )
 
     discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
     discord_api_url: str | None = Field(
@@ -62,8 +67,6 @@ class Settings(BaseSettings):
         default=None, description="Sync commands to this guild only (instant)."
     )
 
-    publish_schedule: str = Field(default="wed 16:00", description="Weekly slot, e.g. 'wed 16:00'.")
-    timezone: str = Field(default="UTC", description="Time zone of the weekly slot.")
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -79,17 +82,6 @@ class Settings(BaseSettings):
             platform, _, user = entry.partition(":")
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
-            ) from exc
         return value
 
     def is_admin(self, platform: str, user_id: str) -> bool:

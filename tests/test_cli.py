@@ -1,0 +1,67 @@
+"""The dlw-bot command line, as a user runs it (a real subprocess where it matters)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+def run_cli(
+    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+
+
+def test_python_m_bot_shell_c(tmp_path: Path) -> None:
+    result = run_cli("shell", "-c", "/section papers", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Reward is enough" in result.stdout
+    assert (tmp_path / "dlw-bot.sqlite3").exists()  # the default database, in the working directory
+
+
+def test_no_token_starts_the_shell_after_explaining(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path, stdin="/latest\n")
+    assert result.returncode == 0, result.stderr
+    assert "DLW_TELEGRAM_TOKEN" in result.stderr and "DLW_DISCORD_TOKEN" in result.stderr
+    assert "Deep Learning Weekly: Issue #206" in result.stdout
+
+
+def test_broken_content_at_start_is_reported(tmp_path: Path, content_dir: Path) -> None:
+    (content_dir / "issues" / "0206.yaml").write_text("number: 206\n", encoding="utf-8")
+    result = run_cli(
+        "shell", "-c", "/latest", cwd=tmp_path, env={"DLW_CONTENT_DIR": str(content_dir)}
+    )
+    assert result.returncode == 1
+    assert "issues/0206.yaml: title: required field is missing" in result.stderr
+
+
+def test_bad_configuration_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DLW_ADMINS", "nobody")
+    assert main(["validate"]) == 2
+    assert "DLW_ADMINS" in capsys.readouterr().err
+
+
+def test_tokens_are_secret_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import Settings
+
+    monkeypatch.setenv("DLW_TELEGRAM_TOKEN", "123:SECRET-TOKEN")
+    settings = Settings()
+    assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings)

@@ -1,0 +1,71 @@
+"""The console shell: same commands and store, readable output, paging with 'more'."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from adapters.console import ConsoleAdapter, render
+from bot.app import App
+from bot.reply import Entry, Reply
+from bot.store import Target
+
+
+def shell(app: App) -> tuple[ConsoleAdapter, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleAdapter(
+        services=app, registry=app.registry, console=Console(file=out, width=100)
+    ), out
+
+
+async def test_run_once_prints_the_reply(app: App) -> None:
+    console, out = shell(app)
+    assert await console.run_once("/section papers") == 0
+    text = out.getvalue()
+    for title in (
+        "Descending through a Crowded Valley",
+        "Reward is enough",
+        "Thinking Like Transformers",
+    ):
+        assert title in text
+
+
+async def test_errors_exit_1(app: App) -> None:
+    console, out = shell(app)
+    assert await console.run_once("/issue abc") == 1
+    assert "is not a valid number" in out.getvalue()
+
+
+async def test_more_pages_through_results(app: App) -> None:
+    console, _ = shell(app)
+    first = await console.handle("/search learning")
+    assert first is not None and first.more is not None
+    second = await console.handle("more")
+    assert second is not None and second.entries
+    assert {e.title for e in first.entries}.isdisjoint({e.title for e in second.entries})
+    none_left = await console.handle("more") if second.more is None else None
+    assert none_left is None or "Nothing more" in none_left.plain_text()
+
+
+async def test_console_user_is_the_operator_and_subscriptions_persist(app: App) -> None:
+    console, _ = shell(app)
+    await console.handle("/subscribe pytorch")
+    assert [s.value for s in await app.store.subscriptions("console", "console")] == ["pytorch"]
+    assert console.context().is_operator
+
+
+async def test_send_renders_to_the_terminal(app: App) -> None:
+    console, out = shell(app)
+    ids = await console.send(
+        Target("console", "console"), Reply(title="Hello", blocks=(Entry("A [b] <c>", "s"),))
+    )
+    assert ids and "A [b] <c>" in out.getvalue()  # rich markup in content is shown literally
+
+
+def test_render_highlights_marks_without_interpreting_markup() -> None:
+    out = io.StringIO()
+    Console(file=out, width=80).print(
+        render(Reply(blocks=(Entry("[bold]x[/bold]", "find me here", marks=((0, 4),)),)))
+    )
+    assert "[bold]x[/bold]" in out.getvalue()
