@@ -67,7 +67,6 @@ class Settings(BaseSettings):
         default=None, description="Sync commands to this guild only (instant)."
     )
 
-
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:

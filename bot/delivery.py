@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.store import Store, Target
+
 __all__ = [
     "ChatMoved",
     "DeliveryError",
@@ -16,6 +18,7 @@ __all__ = [
     "RateLimited",
     "TargetGone",
     "TransientError",
+    "note_unreachable",
 ]
 
 
@@ -32,7 +35,14 @@ class RateLimited(DeliveryError):
 
 
 class TargetGone(DeliveryError):
-    """The destination will never accept messages again (bot blocked/kicked, chat deleted)."""
+    """The destination will never accept messages again (bot blocked/kicked, chat deleted).
+
+    ``thread_only``: only the thread or forum topic is gone (deleted), the chat itself is fine.
+    """
+
+    def __init__(self, message: str = "target gone", *, thread_only: bool = False) -> None:
+        self.thread_only = thread_only
+        super().__init__(message)
 
 
 class ChatMoved(DeliveryError):
@@ -60,3 +70,26 @@ class Limits:
     per_group_per_minute: float = 20.0
     max_concurrency: int = 8
     extra: dict[str, float] = field(default_factory=dict)
+
+
+async def note_unreachable(store: Store, target: Target, error: DeliveryError) -> bool:
+    """Record in the store what ``error`` says about ``target``; ``True`` if it said anything.
+
+    Gone: a reader (``target.direct``) or a chat is marked inactive, never to be retried; a gone
+    topic loses just its own registration. Moved: the chat's registrations follow it to the new
+    id. Anything else says nothing about the destination. Adapters call this when a command reply
+    fails; the dispatcher when a delivery does, so both leave the store in the same state.
+    """
+    if isinstance(error, TargetGone):
+        reason = str(error)[:200]
+        if target.direct:
+            await store.set_subscriber_active(target.platform, target.chat_id, False, reason)
+        elif error.thread_only and target.thread_id:
+            await store.unregister_channel(target)
+        else:
+            await store.set_channel_active(target, False, reason)
+        return True
+    if isinstance(error, ChatMoved):
+        await store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
+        return True
+    return False

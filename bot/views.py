@@ -7,15 +7,19 @@ the same issue look the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bot.archive import Archive, SearchPage, Story
+from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
 from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, shorten
 
 __all__ = [
     "DIGEST_SUMMARY_CHARS",
+    "INLINE_PAGE_SIZE",
     "ISSUE_SUMMARY_CHARS",
+    "EntryPage",
     "digest_reply",
+    "inline_entries",
     "issue_reply",
     "search_reply",
     "section_reply",
@@ -23,6 +27,7 @@ __all__ = [
 
 ISSUE_SUMMARY_CHARS = 280  # an issue overview trims paper abstracts; /section shows them whole
 DIGEST_SUMMARY_CHARS = 400
+INLINE_PAGE_SIZE = 20  # Telegram shows at most 50 inline results per answer
 
 
 def _entry(item: Item, *, limit: int | None = None, meta: str | None = None) -> Entry:
@@ -122,3 +127,43 @@ def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:
         blocks=tuple(blocks),
         footer="Manage topics with /subscriptions, /unsubscribe.",
     )
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """One page of stories for a picker (Telegram's inline mode): ``page`` is 1-based."""
+
+    entries: tuple[Entry, ...]
+    page: int
+    has_more: bool
+
+
+def inline_entries(
+    archive: Archive, query: str, *, page: int = 1, per_page: int = INLINE_PAGE_SIZE
+) -> EntryPage:
+    """The stories to offer for ``@bot QUERY`` typed in any chat, ready to be shared.
+
+    An empty query offers the latest issue's items, in the issue's order; anything else is the
+    same search as /search, best first. A query the search refuses offers nothing rather than an
+    error, because inline results have nowhere to show one. Each entry carries its summary
+    (trimmed like a digest's) and where it appeared, since a shared message stands alone.
+    """
+    page = max(1, page)
+    text = " ".join(query.split())
+    if not text:
+        latest = archive.latest()
+        stories = archive.stories(latest) if latest is not None else []
+        start = (page - 1) * per_page
+        chosen = stories[start : start + per_page]
+        return EntryPage(
+            tuple(_story_entry(s) for s in chosen), page, start + per_page < len(stories)
+        )
+    try:
+        found = archive.search(text, page=page, per_page=per_page)
+    except QueryError:
+        return EntryPage((), page, False)
+    return EntryPage(tuple(_story_entry(h.story) for h in found.hits), page, found.has_more)
+
+
+def _story_entry(story: Story) -> Entry:
+    return _entry(story.item, limit=DIGEST_SUMMARY_CHARS, meta=story.where)
