@@ -182,10 +182,18 @@ class Archive:
     # -- search --------------------------------------------------------------------------
 
     def search(
-        self, text: str, *, page: int = 1, per_page: int = 8, issue: int | None = None
+        self,
+        text: str,
+        *,
+        page: int = 1,
+        per_page: int = 8,
+        issue: int | None = None,
+        as_you_type: bool = False,
     ) -> SearchPage:
         """Rank items by relevance to ``text`` (bm25; titles weigh more than summaries).
 
+        ``as_you_type`` (inline queries) also matches the last word as a prefix; full searches
+        don't, since a prefix of a common word widens the match set bm25 has to rank.
         Raises :class:`QueryError` for an empty, oversized or unsearchable query.
         """
         query = " ".join(text.split())
@@ -195,7 +203,7 @@ class Archive:
             raise QueryError(
                 f"That search is {len(query):,} characters long; please keep it under {MAX_QUERY_CHARS}."
             )
-        match = fts_query(query)
+        match = fts_query(query, prefix_last=as_you_type)
         if match is None:
             raise QueryError(
                 "There are no words to search for in that query; try plain words like 'pytorch'."
@@ -205,7 +213,7 @@ class Archive:
         hits = self._run_search(match, per_page + 1, offset, issue)
         if not hits and (offset == 0 or not self._run_search(match, 1, 0, issue)):
             # Nothing has every word: fall back to items with any of them, still ranked.
-            any_match = fts_query(query, any_term=True)
+            any_match = fts_query(query, any_term=True, prefix_last=as_you_type)
             if any_match and any_match != match:
                 hits = self._run_search(any_match, per_page + 1, offset, issue)
         return SearchPage(

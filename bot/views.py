@@ -159,7 +159,7 @@ def inline_entries(
             tuple(_story_entry(s) for s in chosen), page, start + per_page < len(stories)
         )
     try:
-        found = archive.search(text, page=page, per_page=per_page)
+        found = archive.search(text, page=page, per_page=per_page, as_you_type=True)
     except QueryError:
         return EntryPage((), page, False)
     return EntryPage(tuple(_story_entry(h.story) for h in found.hits), page, found.has_more)

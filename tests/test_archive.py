@@ -80,7 +80,10 @@ def test_search_phrase_and_prefix(archive: Archive) -> None:
     assert [h.story.item.title for h in archive.search('"reward is enough"').hits] == [
         "Reward is enough"
     ]
-    assert any("PyTorch" in h.story.item.title for h in archive.search("pytor").hits)
+    assert any(
+        "PyTorch" in h.story.item.title for h in archive.search("pytor", as_you_type=True).hits
+    )
+    assert not archive.search("pytor").hits  # full searches match whole words only
 
 
 def test_search_falls_back_to_any_word(archive: Archive) -> None:
