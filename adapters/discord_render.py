@@ -30,7 +30,18 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, Tone, chunk, shorten
+from bot.reply import (
+    Block,
+    Continuation,
+    Entry,
+    Heading,
+    Paragraph,
+    Reply,
+    Tone,
+    chunk,
+    emphasize,
+    shorten,
+)
 
 __all__ = [
     "DESCRIPTION_LIMIT",
@@ -119,28 +130,10 @@ def _link_target(url: str) -> str | None:
 
 
 def _marked(summary: str, marks: Sequence[tuple[int, int]]) -> str:
-    """``summary`` escaped, with the ``marks`` ranges in bold (merged, trimmed of spaces)."""
-    spans: list[tuple[int, int]] = []
-    for start, end in sorted(marks):
-        start, end = max(0, start), min(len(summary), end)
-        while start < end and summary[start].isspace():
-            start += 1
-        while end > start and summary[end - 1].isspace():
-            end -= 1
-        if start >= end:
-            continue
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-        else:
-            spans.append((start, end))
-    out: list[str] = []
-    position = 0
-    for start, end in spans:
-        out.append(escape(summary[position:start]))
-        out.append(f"**{escape(summary[start:end])}**")
-        position = end
-    out.append(escape(summary[position:]))
-    return "".join(out)
+    """``summary`` escaped, with the ``marks`` ranges in bold (trimmed of spaces)."""
+    return emphasize(
+        summary, marks, plain=escape, strong=lambda part: f"**{escape(part)}**", trim=True
+    )
 
 
 def _italic(text: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from bot.reply import Block, Entry, Heading, Paragraph, Reply, chunk, shorten
+from bot.reply import Block, Entry, Heading, Paragraph, Reply, chunk, emphasize, shorten
 
 __all__ = ["MAX_MESSAGE_UTF16", "RenderedMessage", "escape", "render_block", "render_html"]
 
@@ -51,23 +51,8 @@ def _attribute(value: str) -> str:
 
 
 def _marked(text: str, marks: Sequence[tuple[int, int]]) -> str:
-    """``text`` escaped, with the ``marks`` ranges in bold (clipped, sorted and merged first)."""
-    spans: list[tuple[int, int]] = []
-    for start, end in sorted((max(0, s), min(len(text), e)) for s, e in marks):
-        if start >= end:
-            continue
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-        else:
-            spans.append((start, end))
-    out: list[str] = []
-    position = 0
-    for start, end in spans:
-        out.append(escape(text[position:start]))
-        out.append(f"<b>{escape(text[start:end])}</b>")
-        position = end
-    out.append(escape(text[position:]))
-    return "".join(out)
+    """``text`` escaped, with the ``marks`` ranges in bold."""
+    return emphasize(text, marks, plain=escape, strong=lambda part: f"<b>{escape(part)}</b>")
 
 
 def _linked(text: str, url: str | None) -> str:

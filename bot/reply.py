@@ -21,6 +21,7 @@ __all__ = [
     "Reply",
     "Tone",
     "chunk",
+    "emphasize",
     "shorten",
 ]
 
@@ -147,6 +148,40 @@ def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:
     space = cut.rfind(" ")
     cut = cut[:space] if space >= limit // 2 else cut[: limit - len(ellipsis)]
     return cut.rstrip(" ,;:.-–—") + ellipsis
+
+
+def emphasize(
+    text: str,
+    marks: Sequence[tuple[int, int]],
+    *,
+    plain: Callable[[str], str],
+    strong: Callable[[str], str],
+    trim: bool = False,
+) -> str:
+    """Render ``text`` with the ``marks`` ranges emphasised: ranges are clipped to the text,
+    sorted and merged; ``trim`` keeps spaces outside them (Markdown won't bold ``** word**``).
+    ``plain`` and ``strong`` are the adapter's escaping and its emphasis of an escaped part."""
+    spans: list[tuple[int, int]] = []
+    for raw_start, raw_end in sorted(marks):
+        start, end = max(0, raw_start), min(len(text), raw_end)
+        while trim and start < end and text[start].isspace():
+            start += 1
+        while trim and end > start and text[end - 1].isspace():
+            end -= 1
+        if start >= end:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    out: list[str] = []
+    position = 0
+    for start, end in spans:
+        out.append(plain(text[position:start]))
+        out.append(strong(text[start:end]))
+        position = end
+    out.append(plain(text[position:]))
+    return "".join(out)
 
 
 @dataclass
