@@ -46,13 +46,16 @@ def render(reply: Reply) -> RenderableType:
     title = Text(reply.title, style="bold") if reply.title else None
     if reply.title and reply.url:
         title = Text(reply.title, style=f"bold link {reply.url}")
-    return Panel(
+    panel = Panel(
         Group(*parts),
         title=title,
         title_align="left",
         border_style=_BORDER[reply.tone],
         expand=True,
     )
+    if not reply.then:
+        return panel
+    return Group(panel, *(render(follow) for follow in reply.then))
 
 
 def _entry(entry: Entry) -> RenderableType:

@@ -249,4 +249,6 @@ def render_embeds(reply: Reply) -> list[DiscordMessage]:
     rendered = [DiscordMessage(tuple(embeds)) for embeds in messages]
     if reply.more:
         rendered[-1] = DiscordMessage(rendered[-1].embeds, reply.more)
+    for follow in reply.then:
+        rendered.extend(render_embeds(follow))
     return rendered

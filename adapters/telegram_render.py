@@ -173,10 +173,13 @@ def render_html(reply: Reply, *, limit: int = MAX_MESSAGE_UTF16) -> list[Rendere
 
     runs = chunk(blocks, limit, lambda b: utf16_len(html_of(b)), separator=separator, fit=_fit)
     previews_wanted = reply.link_previews and len(reply.entries) <= 1
-    return [
+    messages = [
         RenderedMessage(_SEPARATOR.join(html_of(block) for block in run), previews_wanted)
         for run in runs
     ]
+    for follow in reply.then:
+        messages.extend(render_html(follow, limit=limit))
+    return messages
 
 
 def _visible(block: Block) -> bool:

@@ -1,8 +1,8 @@
 """Wiring: Settings → Archive, Store, command registry, adapters; one start/stop lifecycle.
 
 :class:`App` is what adapters and commands see as their :class:`~bot.commands.Services`.
-Background work (content watching, later the scheduler and dispatchers) runs as tasks owned by
-the app, so :meth:`App.close` stops everything in order.
+Background work (content watching, the weekly schedule, one outbox dispatcher per running
+platform) runs as tasks owned by the app, so :meth:`App.close` stops everything in order.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, build_registry
 from bot.config import Settings
+from bot.publishing import Dispatcher, Publisher
+from bot.scheduler import WeeklyPublisher, configured_schedule
 from bot.store import SQLiteStore
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ class App:
     archive: ArchiveHolder
     store: SQLiteStore
     registry: CommandRegistry
+    publisher: Publisher
+    dispatchers: list[Dispatcher] = field(default_factory=list)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -49,7 +53,38 @@ class App:
             settings.content_dir,
             settings.database,
         )
-        return cls(settings=settings, archive=archive, store=store, registry=build_registry())
+        app = cls(
+            settings=settings,
+            archive=archive,
+            store=store,
+            registry=build_registry(),
+            publisher=Publisher(archive, store, settings),
+        )
+        app.publisher.on_publish = app.wake_dispatchers
+        return app
+
+    def wake_dispatchers(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.wake()
+
+    def dispatch(self, adapter: Adapter, **options: Any) -> Dispatcher:
+        """Drain ``adapter``'s platform outbox in the background for the app's lifetime."""
+        dispatcher = Dispatcher(
+            adapter, self.store, self.publisher, worker=self.settings.instance, **options
+        )
+        self.dispatchers.append(dispatcher)
+        self.spawn(dispatcher.run(), f"dispatcher-{adapter.platform}")
+        return dispatcher
+
+    def schedule_publishing(self) -> WeeklyPublisher | None:
+        """Publish at the weekly slot (and catch up on a missed one), unless scheduling is off."""
+        schedule = configured_schedule(self.settings)
+        if schedule is None:
+            log.info("scheduled publishing is off (DLW_PUBLISH_SCHEDULE=off)")
+            return None
+        weekly = WeeklyPublisher(schedule, self.publisher, self.store)
+        self.spawn(weekly.run(), "weekly-publisher")
+        return weekly
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in the background for the app's lifetime; a crash is logged, not lost."""
@@ -71,7 +106,20 @@ class App:
 
         self.spawn(watch(), "content-watcher")
 
+    async def stop_publishing(self) -> None:
+        """Stop the schedule and the dispatchers (letting sends under way be recorded) while the
+        adapters are still connected."""
+        self.dispatchers.clear()
+        mine = [t for t in self._tasks if t.get_name().startswith(("dispatcher-", "weekly-"))]
+        for task in mine:
+            task.cancel()
+        for task in mine:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._tasks.remove(task)
+
     async def close(self) -> None:
+        self.dispatchers.clear()
         for task in reversed(self._tasks):
             task.cancel()
         for task in self._tasks:
@@ -113,14 +161,18 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
     started: list[Adapter] = []
     try:
         app.watch_content()
+        await app.publisher.ensure_baseline()
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter running", adapter.platform)
+            app.dispatch(adapter)
+        app.schedule_publishing()
         await stop.wait()
         log.info("shutting down")
         return 0
     finally:
+        await app.stop_publishing()
         for adapter in reversed(started):
             try:
                 await adapter.stop()

@@ -6,6 +6,8 @@ dlw-bot shell [-c LINE]      the interactive terminal bot, or one command
 dlw-bot validate [DIR]       check a content directory; exit 1 on any problem
 dlw-bot import FILE.txt      turn a plain-text issue into content/issues/NNNN.yaml
 dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
+dlw-bot publish [N] [--dry-run]  publish the newest unpublished issue (or N) now
+dlw-bot status               publications and delivery counts per platform
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 2
     _setup_logging(
-        settings.log_level, quiet=args.command in {None, "run", "shell"} and _no_platforms(settings)
+        settings.log_level,
+        quiet=args.command in {"publish", "status"}
+        or (args.command in {None, "run", "shell"} and _no_platforms(settings)),
     )
     handler = {
         None: _run,
@@ -51,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _validate,
         "import": _import,
         "schema": _schema,
+        "publish": _publish,
+        "status": _status,
     }[args.command]
     try:
         return handler(settings, args)
@@ -87,6 +93,17 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--check", action="store_true", help="exit 1 if the file is out of date instead"
     )
+    publish = sub.add_parser(
+        "publish",
+        help="publish the newest unpublished issue (or issue N) now; a running bot sends it",
+    )
+    publish.add_argument("issue", nargs="?", type=int, help="the issue number")
+    publish.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be sent (counts per platform and a sample) and change nothing",
+    )
+    sub.add_parser("status", help="publications and delivery counts per platform")
     return parser
 
 
@@ -148,6 +165,95 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
         return 1
+
+
+# -- publishing ----------------------------------------------------------------------------
+
+
+def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the publication into the store; the running bot's dispatchers send it (they poll
+    the outbox, so this works from another process or machine sharing the database)."""
+    from adapters.console import render
+    from bot.app import App
+    from bot.content.loader import ContentErrors
+    from bot.publishing import PublishResult
+    from bot.store import DeliveryKind
+
+    console = Console()
+
+    async def go() -> int:
+        app = await App.create(settings)
+        try:
+            if not args.dry_run:
+                result = await app.publisher.publish(args.issue, trigger="cli")
+                console.print(result.message)
+                if result.created and result.plan and result.plan.deliveries:
+                    console.print(
+                        "The running bot sends it now (dlw-bot status shows the progress).",
+                        style="dim",
+                    )
+                return 0 if result.created or result.issue_number is None else 1
+            issue = await app.publisher.choose(args.issue)
+            if isinstance(issue, PublishResult):
+                console.print(issue.message)
+                return 0 if issue.issue_number is None else 1
+            plan = await app.publisher.plan(issue)
+            published = await app.store.publication(issue.number)
+            console.print(
+                f"[bold]Dry run[/bold]: issue #{issue.number} would go out as {plan.describe()}."
+            )
+            if published is not None and not published.baseline:
+                console.print(
+                    f"(It is already published, {published.trigger}: publishing again sends nothing.)"
+                )
+            for kind in (DeliveryKind.CHANNEL, DeliveryKind.DIGEST):
+                sample = plan.sample(kind)
+                if sample is None:
+                    continue
+                console.print(f"\n[bold]Sample {kind.value}[/bold] → {sample.target}")
+                console.print(
+                    render(app.publisher.render_planned(issue.number, kind, sample.payload))
+                )
+            if plan.sample(DeliveryKind.CHANNEL) is None:
+                console.print(
+                    "\n[bold]A channel post would look like this[/bold] (none registered):"
+                )
+                console.print(
+                    render(app.publisher.render_planned(issue.number, DeliveryKind.CHANNEL, {}))
+                )
+            console.print("\nNothing was written.", style="dim")
+            return 0
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(go())
+    except ContentErrors as exc:
+        _print_content_errors(exc.errors)
+        return 1
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import render
+    from bot.publishing import status_reply
+    from bot.scheduler import configured_schedule
+    from bot.store import SQLiteStore, utcnow
+
+    async def go() -> int:
+        store = await SQLiteStore.open(settings.database)
+        try:
+            schedule = configured_schedule(settings)
+            reply = await status_reply(
+                store,
+                schedule=schedule.describe() if schedule else None,
+                next_slot=schedule.next_after(utcnow()) if schedule else None,
+            )
+        finally:
+            await store.close()
+        Console().print(render(reply))
+        return 0
+
+    return asyncio.run(go())
 
 
 # -- content -----------------------------------------------------------------------------

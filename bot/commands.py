@@ -25,8 +25,10 @@ from typing import Any, Protocol
 from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
+from bot.publishing import Publisher, channel_reply, status_reply
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
-from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target
+from bot.scheduler import configured_schedule
+from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target, utcnow
 from bot.topics import normalize
 from bot.views import issue_reply, search_reply, section_reply
 
@@ -99,6 +101,8 @@ class Services(Protocol):
     def store(self) -> Store: ...
     @property
     def settings(self) -> Settings: ...
+    @property
+    def publisher(self) -> Publisher: ...
 
 
 @dataclass(frozen=True)
@@ -838,3 +842,79 @@ def _declare(r: CommandRegistry) -> None:
         if not removed:
             return Reply.text(f"{where.capitalize()} wasn't getting the weekly post.")
         return Reply.text(f"Done: {where} will no longer get the weekly post.", tone=Tone.SUCCESS)
+
+    # -- operators (DLW_ADMINS) ------------------------------------------------------------
+
+    @r.command(
+        "preview",
+        "Preview an issue as channels will get it (operators)",
+        "Shows the issue exactly as registered channels will receive it (the newest, or the one "
+        "given), then how many channel posts and digests publishing it would send.",
+        Param(
+            "issue",
+            "The issue number (default: the newest).",
+            ParamType.INTEGER,
+            required=False,
+            min_value=1,
+        ),
+        permission=Permission.OPERATOR,
+        examples=("/preview", "/preview 206"),
+    )
+    async def preview(ctx: Context, issue: int | None) -> Reply:
+        archive = ctx.services.archive.archive
+        found = archive.issue(issue) if issue is not None else archive.latest()
+        if found is None:
+            return (
+                _no_issue(ctx, issue) if issue is not None else Reply.error("The archive is empty.")
+            )
+        publisher = ctx.services.publisher
+        plan = await publisher.plan(found)
+        published = await ctx.services.store.publication(found.number)
+        if published is None or published.baseline:
+            verdict = f"Publishing issue #{found.number} would send {plan.describe()}."
+        else:
+            verdict = (
+                f"Issue #{found.number} is already published ({published.trigger}); publishing it "
+                f"again sends nothing. Today it would have gone out as {plan.describe()}."
+            )
+        summary = Reply.text(verdict, title=f"Preview of issue #{found.number}", ephemeral=True)
+        return replace(channel_reply(found), ephemeral=True, then=(summary,))
+
+    @r.command(
+        "publish",
+        "Publish an issue now (operators)",
+        "Publishes the newest issue not yet published, or the one given: a post to every "
+        "registered channel and a digest to every reader with matching topics. Publishing an "
+        "issue twice sends nothing the second time.",
+        Param(
+            "issue",
+            "The issue number (default: the newest unpublished).",
+            ParamType.INTEGER,
+            required=False,
+            min_value=1,
+        ),
+        permission=Permission.OPERATOR,
+        examples=("/publish", "/publish 206"),
+    )
+    async def publish(ctx: Context, issue: int | None) -> Reply:
+        result = await ctx.services.publisher.publish(
+            issue, trigger=f"operator {ctx.platform}:{ctx.user_id}"
+        )
+        return Reply.text(
+            result.message, tone=Tone.SUCCESS if result.created else Tone.INFO, ephemeral=True
+        )
+
+    @r.command(
+        "status",
+        "Publishing status and delivery counts (operators)",
+        "Shows the schedule, the audience, recent publications and how many deliveries are "
+        "pending, sent, failed or gone on each platform.",
+        permission=Permission.OPERATOR,
+    )
+    async def status(ctx: Context) -> Reply:
+        schedule = configured_schedule(ctx.services.settings)
+        return await status_reply(
+            ctx.services.store,
+            schedule=schedule.describe() if schedule else None,
+            next_slot=schedule.next_after(utcnow()) if schedule else None,
+        )

@@ -7,10 +7,11 @@ they never appear in logs or reprs.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "bundled_content_dir"]
@@ -34,6 +35,18 @@ class Settings(BaseSettings):
     admins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Operators, comma-separated platform:user_id (e.g. telegram:12345,discord:678).",
+    )
+
+    publish_schedule: str = Field(
+        default="wed 16:00",
+        description="When new issues are published: DAYS HH:MM (wed 16:00, mon,thu 09:30, "
+        "daily 07:00), or off.",
+    )
+    timezone: str = Field(default="UTC", description="Time zone of the schedule (IANA name).")
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        description="This process's name in delivery claims: unique per process sharing a "
+        "database, stable across restarts.",
     )
 
     telegram_token: SecretStr | None = Field(
@@ -82,6 +95,21 @@ class Settings(BaseSettings):
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
         return value
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> Settings:
+        if self.publish_schedule.strip().lower() not in ("", "off"):
+            from bot.scheduler import Schedule, ScheduleError
+
+            try:
+                Schedule.parse(self.publish_schedule, self.timezone)
+            except ScheduleError as exc:
+                raise ValueError(f"DLW_PUBLISH_SCHEDULE / DLW_TIMEZONE: {exc}") from None
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        return self.publish_schedule.strip().lower() not in ("", "off")
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return f"{platform}:{user_id}" in self.admins

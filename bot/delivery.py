@@ -81,13 +81,7 @@ async def note_unreachable(store: Store, target: Target, error: DeliveryError) -
     fails; the dispatcher when a delivery does, so both leave the store in the same state.
     """
     if isinstance(error, TargetGone):
-        reason = str(error)[:200]
-        if target.direct:
-            await store.set_subscriber_active(target.platform, target.chat_id, False, reason)
-        elif error.thread_only and target.thread_id:
-            await store.unregister_channel(target)
-        else:
-            await store.set_channel_active(target, False, reason)
+        await store.mark_unreachable(target, str(error)[:200], thread_only=error.thread_only)
         return True
     if isinstance(error, ChatMoved):
         await store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)

@@ -82,7 +82,8 @@ class Reply:
 
     ``title`` is shown prominently (an embed title, a bold first line); ``ephemeral`` asks for a
     reply only the asker sees, where the platform can; ``link_previews`` is off for multi-item
-    replies so a chat is not flooded with cards; ``more`` offers the next page.
+    replies so a chat is not flooded with cards; ``more`` offers the next page. ``then`` are
+    replies sent right after this one as messages of their own (a preview's summary line).
     """
 
     blocks: tuple[Block, ...] = ()
@@ -93,6 +94,11 @@ class Reply:
     link_previews: bool = False
     more: Continuation | None = None
     footer: str | None = None
+    then: tuple[Reply, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.then and self.more:
+            raise ValueError("a reply with follow-up replies (then) can't also offer more pages")
 
     @classmethod
     def text(
@@ -132,6 +138,7 @@ class Reply:
                     lines.append(f"  ({block.meta})")
         if self.footer:
             lines.append(self.footer)
+        lines.extend(f"\n{follow.plain_text()}" for follow in self.then)
         return "\n".join(lines).strip()
 
     def with_blocks(self, blocks: Sequence[Block]) -> Reply:

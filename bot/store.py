@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -26,6 +27,12 @@ __all__ = [
     "MAX_SUBSCRIPTIONS",
     "MIGRATIONS",
     "Channel",
+    "Delivery",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "PlannedDelivery",
+    "Publication",
+    "PublicationOutcome",
     "SQLiteStore",
     "Store",
     "SubscribeOutcome",
@@ -171,6 +178,96 @@ class SubscribeOutcome:
     total: int
 
 
+class DeliveryKind(StrEnum):
+    """What an outbox row sends."""
+
+    CHANNEL = "channel"  # the whole issue, to a registered chat, channel or thread
+    DIGEST = "digest"  # the items matching a reader's subscriptions, by direct message
+    REPORT = "report"  # the operators' summary once a publication is delivered
+
+    @property
+    def direct(self) -> bool:
+        return self is not DeliveryKind.CHANNEL
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting (``not_before`` says from when)
+    CLAIMED = "claimed"  # a dispatcher is sending it
+    SENT = "sent"
+    FAILED = "failed"  # refused, or transient errors exhausted the attempts; ``error`` says why
+    GONE = "gone"  # the destination is gone (blocked, kicked, deleted) and was deactivated
+
+
+#: The trigger of a publication that only marks where a fresh database starts: nothing is sent.
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One message to send for a publication."""
+
+    target: Target
+    kind: DeliveryKind
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox row claimed by a dispatcher (``claimed_by``)."""
+
+    id: int
+    issue_number: int
+    target: Target
+    kind: DeliveryKind
+    payload: Mapping[str, Any]
+    attempts: int
+    claimed_by: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """A delivery that went nowhere, and why (the platform's words)."""
+
+    target: Target
+    kind: DeliveryKind
+    status: DeliveryStatus
+    error: str
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A published issue and where its deliveries stand (reports not counted)."""
+
+    issue_number: int
+    trigger: str
+    planned: int
+    created_at: str
+    reported_at: str | None
+    counts: Mapping[str, Mapping[DeliveryStatus, int]]  # platform → status → rows
+
+    @property
+    def baseline(self) -> bool:
+        return self.trigger == BASELINE
+
+    @property
+    def done(self) -> bool:
+        return not any(
+            n
+            for by_status in self.counts.values()
+            for status, n in by_status.items()
+            if status in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)
+        )
+
+    def total(self, status: DeliveryStatus) -> int:
+        return sum(by_status.get(status, 0) for by_status in self.counts.values())
+
+
+@dataclass(frozen=True)
+class PublicationOutcome:
+    publication: Publication
+    unreachable: tuple[Unreachable, ...]  # failed or gone, in outbox order
+
+
 class Store(Protocol):
     """What the bot needs from storage; :class:`SQLiteStore` is the default implementation."""
 
@@ -183,6 +280,9 @@ class Store(Protocol):
     ) -> list[Subscription]: ...
     async def unsubscribe_all(self, platform: str, user_id: str) -> int: ...
     async def subscriptions(self, platform: str, user_id: str) -> list[Subscription]: ...
+    async def subscribers_with_subscriptions(
+        self, platform: str | None = None
+    ) -> dict[tuple[str, str], list[Subscription]]: ...
     async def set_subscriber_active(
         self, platform: str, user_id: str, active: bool, reason: str | None = None
     ) -> bool: ...
@@ -197,6 +297,39 @@ class Store(Protocol):
         self, target: Target, active: bool, reason: str | None = None
     ) -> bool: ...
     async def migrate_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> int: ...
+    async def mark_unreachable(
+        self, target: Target, reason: str, *, thread_only: bool = False
+    ) -> None: ...
+    async def create_publication(
+        self,
+        issue_number: int,
+        trigger: str,
+        deliveries: Sequence[PlannedDelivery],
+        *,
+        replace_baseline: bool = False,
+    ) -> bool: ...
+    async def latest_published(self) -> int | None: ...
+    async def publication(self, issue_number: int) -> Publication | None: ...
+    async def publications(self, limit: int = 10) -> list[Publication]: ...
+    async def claim_deliveries(
+        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+    ) -> list[Delivery]: ...
+    async def release_claims(
+        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+    ) -> int: ...
+    async def next_due(self, platform: str) -> dt.datetime | None: ...
+    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool: ...
+    async def mark_failed(self, delivery: Delivery, error: str) -> bool: ...
+    async def retry_delivery(
+        self, delivery: Delivery, not_before: dt.datetime, error: str, *, count_attempt: bool
+    ) -> bool: ...
+    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool: ...
+    async def unreported_publications(self) -> list[int]: ...
+    async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]: ...
+    async def publication_outcome(self, issue_number: int) -> PublicationOutcome | None: ...
+    async def record_report(
+        self, issue_number: int, deliveries: Sequence[PlannedDelivery]
+    ) -> bool: ...
     async def save_continuation(self, command: str, page: int) -> str: ...
     async def load_continuation(self, key: str) -> tuple[str, int] | None: ...
     async def get_meta(self, key: str) -> str | None: ...
@@ -504,6 +637,363 @@ class SQLiteStore:
                 (new_chat_id, now, platform, old_chat_id),
             )
             return moved
+
+    async def mark_unreachable(
+        self, target: Target, reason: str, *, thread_only: bool = False
+    ) -> None:
+        """A destination is gone: see :meth:`_deactivate`."""
+        async with self.transaction() as db:
+            await self._deactivate(db, target, reason, thread_only=thread_only)
+
+    async def _deactivate(
+        self, db: aiosqlite.Connection, target: Target, reason: str, *, thread_only: bool
+    ) -> None:
+        """Stop sending to a gone destination: a reader or a chat (all its threads) is marked
+        inactive with ``reason``; a gone thread loses only its own registration. Whatever else
+        the outbox still holds for it is settled as gone too, so nothing waits on it."""
+        now, reason = _ts(), reason[:500]
+        # What else in the outbox goes to the same destination.
+        same: tuple[str, list[str]]
+        if target.direct:
+            await db.execute(
+                "UPDATE subscribers SET active = 0, inactive_reason = ?, updated_at = ? WHERE platform = ? AND user_id = ?",
+                (reason, now, target.platform, target.chat_id),
+            )
+            same = "kind <> 'channel'", []
+        elif thread_only and target.thread_id:
+            await db.execute(
+                "DELETE FROM channels WHERE platform = ? AND chat_id = ? AND thread_id = ?",
+                (target.platform, target.chat_id, target.thread_id),
+            )
+            same = "kind = 'channel' AND thread_id = ?", [target.thread_id]
+        else:
+            await db.execute(
+                "UPDATE channels SET active = 0, inactive_reason = ?, updated_at = ? WHERE platform = ? AND chat_id = ?",
+                (reason, now, target.platform, target.chat_id),
+            )
+            same = "kind = 'channel'", []
+        await db.execute(
+            "UPDATE outbox SET status = 'gone', error = ?, updated_at = ?"
+            f" WHERE platform = ? AND target = ? AND status = 'pending' AND {same[0]}",
+            (reason, now, target.platform, target.chat_id, *same[1]),
+        )
+
+    # -- publications and the outbox -----------------------------------------------------
+
+    async def create_publication(
+        self,
+        issue_number: int,
+        trigger: str,
+        deliveries: Sequence[PlannedDelivery],
+        *,
+        replace_baseline: bool = False,
+    ) -> bool:
+        """Record a publication and its outbox rows in one transaction; ``False`` (and nothing
+        written) if the issue was already published. A :data:`BASELINE` record is only replaced
+        when ``replace_baseline`` (an operator naming the issue explicitly)."""
+        now = _ts()
+        async with self.transaction() as db:
+            row = await (
+                await db.execute(
+                    "SELECT trigger FROM publications WHERE issue_number = ?", (issue_number,)
+                )
+            ).fetchone()
+            reported = now if trigger == BASELINE else None
+            if row is not None:
+                if not (replace_baseline and row[0] == BASELINE and trigger != BASELINE):
+                    return False
+                await db.execute(
+                    "UPDATE publications SET trigger = ?, planned = ?, created_at = ?, reported_at = NULL"
+                    " WHERE issue_number = ?",
+                    (trigger, len(deliveries), now, issue_number),
+                )
+            else:
+                await db.execute(
+                    "INSERT INTO publications (issue_number, trigger, planned, created_at, reported_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (issue_number, trigger, len(deliveries), now, reported),
+                )
+            await self._insert_deliveries(db, issue_number, deliveries, now)
+        return True
+
+    async def _insert_deliveries(
+        self,
+        db: aiosqlite.Connection,
+        issue_number: int,
+        deliveries: Sequence[PlannedDelivery],
+        now: str,
+    ) -> None:
+        await db.executemany(
+            "INSERT INTO outbox (issue_number, platform, target, thread_id, kind, payload, status,"
+            " attempts, not_before, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+            [
+                (
+                    issue_number,
+                    d.target.platform,
+                    d.target.chat_id,
+                    d.target.thread_id,
+                    d.kind.value,
+                    json.dumps(dict(d.payload), ensure_ascii=False, separators=(",", ":")),
+                    now,
+                    now,
+                    now,
+                )
+                for d in deliveries
+            ],
+        )
+
+    async def latest_published(self) -> int | None:
+        """The highest issue number published (or taken as the baseline)."""
+        async with self.reading() as db:
+            row = await (await db.execute("SELECT MAX(issue_number) FROM publications")).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def publication(self, issue_number: int) -> Publication | None:
+        found = await self._publications(" WHERE issue_number = ?", (issue_number,))
+        return found[0] if found else None
+
+    async def publications(self, limit: int = 10) -> list[Publication]:
+        """The newest ``limit`` publications, newest first."""
+        return await self._publications(" ORDER BY issue_number DESC LIMIT ?", (limit,))
+
+    async def _publications(self, clause: str, params: Sequence[Any]) -> list[Publication]:
+        async with self.reading() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT issue_number, trigger, planned, created_at, reported_at FROM publications"
+                    + clause,
+                    params,
+                )
+            ).fetchall()
+            numbers = [int(r[0]) for r in rows]
+            counts: dict[int, dict[str, dict[DeliveryStatus, int]]] = {n: {} for n in numbers}
+            if numbers:
+                marks = ", ".join("?" for _ in numbers)
+                async with db.execute(
+                    "SELECT issue_number, platform, status, COUNT(*) FROM outbox"
+                    f" WHERE kind <> 'report' AND issue_number IN ({marks})"
+                    " GROUP BY issue_number, platform, status",
+                    numbers,
+                ) as cursor:
+                    async for n, platform, status, count in cursor:
+                        counts[n].setdefault(platform, {})[DeliveryStatus(status)] = int(count)
+        return [
+            Publication(
+                issue_number=int(r[0]),
+                trigger=str(r[1]),
+                planned=int(r[2]),
+                created_at=str(r[3]),
+                reported_at=r[4],
+                counts=counts[int(r[0])],
+            )
+            for r in rows
+        ]
+
+    async def claim_deliveries(
+        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+    ) -> list[Delivery]:
+        """Take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first. Atomic,
+        so several dispatchers (processes) never claim the same row."""
+        now_ts = _ts(now)
+        async with self.transaction() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT id, issue_number, target, thread_id, kind, payload, attempts FROM outbox"
+                    " WHERE platform = ? AND status = 'pending' AND not_before <= ?"
+                    " ORDER BY not_before, id LIMIT ?",
+                    (platform, now_ts, limit),
+                )
+            ).fetchall()
+            if not rows:
+                return []
+            await db.executemany(
+                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                [(worker, now_ts, now_ts, r[0]) for r in rows],
+            )
+        return [
+            Delivery(
+                id=int(r[0]),
+                issue_number=int(r[1]),
+                target=Target(platform, str(r[2]), str(r[3]), direct=DeliveryKind(r[4]).direct),
+                kind=DeliveryKind(r[4]),
+                payload=json.loads(r[5]),
+                attempts=int(r[6]),
+                claimed_by=worker,
+            )
+            for r in rows
+        ]
+
+    async def release_claims(
+        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+    ) -> int:
+        """Put claimed rows back to pending: ``worker``'s own (it restarted, so whatever it had
+        in flight is unfinished) or anyone's claimed before ``older_than`` (a dead process)."""
+        if worker is None and older_than is None:
+            raise ValueError("release whose claims? give worker or older_than")
+        clauses, params = [], [_ts(), platform]
+        if worker is not None:
+            clauses.append("claimed_by = ?")
+            params.append(worker)
+        if older_than is not None:
+            clauses.append("claimed_at < ?")
+            params.append(_ts(older_than))
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ?"
+                f" WHERE platform = ? AND status = 'claimed' AND ({' OR '.join(clauses)})",
+                params,
+            )
+            return max(cursor.rowcount, 0)
+
+    async def next_due(self, platform: str) -> dt.datetime | None:
+        """When the earliest pending row of ``platform`` becomes due (``None``: nothing pending)."""
+        async with self.reading() as db:
+            row = await (
+                await db.execute(
+                    "SELECT MIN(not_before) FROM outbox WHERE platform = ? AND status = 'pending'",
+                    (platform,),
+                )
+            ).fetchone()
+        if not row or row[0] is None:
+            return None
+        return dt.datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+    async def _settle(
+        self,
+        db: aiosqlite.Connection,
+        delivery: Delivery,
+        status: DeliveryStatus,
+        *,
+        error: str | None = None,
+        message_ids: Sequence[str] | None = None,
+        attempts: int | None = None,
+        not_before: dt.datetime | None = None,
+    ) -> bool:
+        now = _ts()
+        cursor = await db.execute(
+            "UPDATE outbox SET status = ?, error = ?, message_ids = COALESCE(?, message_ids),"
+            " attempts = COALESCE(?, attempts), not_before = COALESCE(?, not_before),"
+            " claimed_by = NULL, claimed_at = NULL, updated_at = ?"
+            " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            (
+                status.value,
+                error[:1000] if error else None,
+                json.dumps(list(message_ids)) if message_ids is not None else None,
+                attempts,
+                _ts(not_before) if not_before else None,
+                now,
+                delivery.id,
+                delivery.claimed_by,
+            ),
+        )
+        return cursor.rowcount > 0
+
+    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
+        """Record a delivered row. ``False`` if it was no longer ours (its claim expired)."""
+        async with self.transaction() as db:
+            return await self._settle(
+                db,
+                delivery,
+                DeliveryStatus.SENT,
+                message_ids=message_ids,
+                attempts=delivery.attempts + 1,
+            )
+
+    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
+        async with self.transaction() as db:
+            return await self._settle(
+                db, delivery, DeliveryStatus.FAILED, error=error, attempts=delivery.attempts + 1
+            )
+
+    async def retry_delivery(
+        self, delivery: Delivery, not_before: dt.datetime, error: str, *, count_attempt: bool
+    ) -> bool:
+        """Back to pending until ``not_before``; a rate limit does not ``count_attempt``."""
+        async with self.transaction() as db:
+            return await self._settle(
+                db,
+                delivery,
+                DeliveryStatus.PENDING,
+                error=error,
+                attempts=delivery.attempts + 1 if count_attempt else None,
+                not_before=not_before,
+            )
+
+    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
+        """The destination is gone: settle the row and deactivate it, in one transaction."""
+        async with self.transaction() as db:
+            settled = await self._settle(
+                db, delivery, DeliveryStatus.GONE, error=reason, attempts=delivery.attempts + 1
+            )
+            await self._deactivate(db, delivery.target, reason, thread_only=thread_only)
+            return settled
+
+    async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
+        """platform → status → rows, over the whole outbox (reports included)."""
+        counts: dict[str, dict[DeliveryStatus, int]] = {}
+        async with (
+            self.reading() as db,
+            db.execute(
+                "SELECT platform, status, COUNT(*) FROM outbox GROUP BY platform, status"
+            ) as cursor,
+        ):
+            async for platform, status, n in cursor:
+                counts.setdefault(platform, {})[DeliveryStatus(status)] = int(n)
+        return counts
+
+    async def unreported_publications(self) -> list[int]:
+        """Publications with nothing left to send whose report has not been written yet."""
+        async with self.reading() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT issue_number FROM publications p WHERE reported_at IS NULL AND NOT EXISTS"
+                    " (SELECT 1 FROM outbox o WHERE o.issue_number = p.issue_number AND o.kind <> 'report'"
+                    " AND o.status IN ('pending', 'claimed')) ORDER BY issue_number"
+                )
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    async def publication_outcome(self, issue_number: int) -> PublicationOutcome | None:
+        publication = await self.publication(issue_number)
+        if publication is None:
+            return None
+        async with self.reading() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT platform, target, thread_id, kind, status, error FROM outbox"
+                    " WHERE issue_number = ? AND kind <> 'report' AND status IN ('failed', 'gone') ORDER BY id",
+                    (issue_number,),
+                )
+            ).fetchall()
+        return PublicationOutcome(
+            publication,
+            tuple(
+                Unreachable(
+                    Target(r[0], r[1], r[2], direct=DeliveryKind(r[3]).direct),
+                    DeliveryKind(r[3]),
+                    DeliveryStatus(r[4]),
+                    r[5] or "",
+                )
+                for r in rows
+            ),
+        )
+
+    async def record_report(self, issue_number: int, deliveries: Sequence[PlannedDelivery]) -> bool:
+        """Queue a finished publication's report rows and mark it reported, once: ``False`` if it
+        was reported already (by another process) or is not finished."""
+        now = _ts()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE publications SET reported_at = ? WHERE issue_number = ? AND reported_at IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.issue_number = ? AND o.kind <> 'report'"
+                " AND o.status IN ('pending', 'claimed'))",
+                (now, issue_number, issue_number),
+            )
+            if cursor.rowcount <= 0:
+                return False
+            await self._insert_deliveries(db, issue_number, deliveries, now)
+        return True
 
     # -- continuations ("more" buttons) and metadata -------------------------------------
 
