@@ -38,10 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             field = ".".join(str(p) for p in err["loc"])
-            print(
-                f"configuration error: DLW_{field.upper()}: {err['msg'].removeprefix('Value error, ')}",
-                file=sys.stderr,
-            )
+            where = f"DLW_{field.upper()}: " if field else ""
+            message = err["msg"].removeprefix("Value error, ")
+            print(f"configuration error: {where}{message}", file=sys.stderr)
         return 2
     _setup_logging(
         settings.log_level,

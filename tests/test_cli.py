@@ -65,3 +65,35 @@ def test_tokens_are_secret_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DLW_TELEGRAM_TOKEN", "123:SECRET-TOKEN")
     settings = Settings()
     assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings)
+
+
+def test_publish_dry_run_then_publish_then_status(tmp_path: Path) -> None:
+    env = {"DLW_DATABASE": str(tmp_path / "db.sqlite3"), "COLUMNS": "100"}
+    assert run_cli("shell", "-c", "/subscribe pytorch", cwd=tmp_path, env=env).returncode == 0
+    dry = run_cli("publish", "--dry-run", cwd=tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "Dry run: issue #206 would go out as 0 channel posts and 0 digests" in dry.stdout
+    assert "A channel post would look like this" in dry.stdout and "Thinking Like" in dry.stdout
+    assert "Nothing was written." in dry.stdout
+    assert "No issue has been published yet." in run_cli("status", cwd=tmp_path, env=env).stdout
+
+    first = run_cli("publish", "206", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Publishing issue #206: 0 channel posts and 0 digests")
+    second = run_cli("publish", cwd=tmp_path, env=env)
+    assert second.returncode == 0
+    assert "Nothing new to publish: the newest issue is #206" in second.stdout
+    missing = run_cli("publish", "999", cwd=tmp_path, env=env)
+    assert missing.returncode == 1
+    assert "There is no issue #999 in the archive (have: #202, #206)." in missing.stdout
+    status = run_cli("status", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "Issue #206" in status.stdout and "cli, " in status.stdout
+    assert "Schedule: Wednesdays at 16:00 (UTC)" in status.stdout
+
+
+def test_bad_schedule_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("status", cwd=tmp_path, env={"DLW_PUBLISH_SCHEDULE": "wed at noon"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: DLW_PUBLISH_SCHEDULE / DLW_TIMEZONE: ")
+    assert "expected DAYS HH:MM" in result.stderr

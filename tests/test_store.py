@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
-from bot.store import MIGRATIONS, SQLiteStore, Subscription, SubscriptionKind, Target
+from bot.store import (
+    BASELINE,
+    MIGRATIONS,
+    DeliveryKind,
+    DeliveryStatus,
+    PlannedDelivery,
+    SQLiteStore,
+    Subscription,
+    SubscriptionKind,
+    Target,
+    utcnow,
+)
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 JAX = Subscription(SubscriptionKind.TOPIC, "jax")
@@ -152,3 +164,98 @@ def test_migrations_are_portable_sql() -> None:
         "STRICT",
     ):
         assert not re.search(rf"\b{construct}\b", text), construct
+
+
+# -- publications and the outbox --------------------------------------------------------------
+
+
+def _planned(*chat_ids: str) -> list[PlannedDelivery]:
+    return [PlannedDelivery(Target("tg", c), DeliveryKind.CHANNEL) for c in chat_ids]
+
+
+async def test_a_publication_is_written_whole_or_not_at_all(store: SQLiteStore) -> None:
+    # the same destination twice violates the outbox's unique key: nothing may remain
+    with pytest.raises(aiosqlite.IntegrityError):
+        await store.create_publication(206, "manual", _planned("-1", "-2", "-1"))
+    assert await store.publication(206) is None
+    assert await store.outbox_counts() == {}
+    assert await store.create_publication(206, "manual", _planned("-1", "-2"))
+    assert not await store.create_publication(206, "manual", _planned("-3"))
+    publication = await store.publication(206)
+    assert publication is not None and publication.planned == 2
+    assert publication.counts == {"tg": {DeliveryStatus.PENDING: 2}}
+
+
+async def test_claims_are_exclusive_and_settling_needs_the_claim(store: SQLiteStore) -> None:
+    await store.create_publication(206, "manual", _planned(*(str(n) for n in range(10))))
+    first = await store.claim_deliveries("tg", "a", 6)
+    second = await store.claim_deliveries("tg", "b", 6)
+    assert len(first) == 6 and len(second) == 4
+    assert not {d.id for d in first} & {d.id for d in second}
+    assert await store.claim_deliveries("tg", "c", 6) == []
+    assert await store.release_claims("tg", worker="b") == 4
+    stale = second[0]
+    assert not await store.mark_sent(stale, ["1"])  # released: no longer b's to settle
+    again = await store.claim_deliveries("tg", "c", 10)
+    assert len(again) == 4
+    assert await store.mark_sent(again[0], ["m1", "m2"])
+    counts = (await store.publication(206)).counts["tg"]  # type: ignore[union-attr]
+    assert counts == {DeliveryStatus.CLAIMED: 9, DeliveryStatus.SENT: 1}
+
+
+async def test_rows_are_claimed_only_when_due(store: SQLiteStore) -> None:
+    await store.create_publication(206, "manual", _planned("-1"))
+    (row,) = await store.claim_deliveries("tg", "a", 5)
+    later = utcnow() + dt.timedelta(seconds=60)
+    assert await store.retry_delivery(row, later, "429", count_attempt=False)
+    assert await store.claim_deliveries("tg", "a", 5) == []
+    assert await store.next_due("tg") == later
+    (again,) = await store.claim_deliveries("tg", "a", 5, now=later)
+    assert again.attempts == 0  # a rate limit is not an attempt
+
+
+async def test_a_gone_destination_is_settled_and_deactivated_together(store: SQLiteStore) -> None:
+    await store.subscribe("tg", "7", [PYTORCH])
+    reader = Target.user("tg", "7")
+    await store.create_publication(
+        206, "manual", [PlannedDelivery(reader, DeliveryKind.DIGEST, {"items": []})]
+    )
+    await store.create_publication(207, "manual", [PlannedDelivery(reader, DeliveryKind.DIGEST)])
+    (row,) = await store.claim_deliveries("tg", "a", 1)
+    assert await store.mark_gone(row, "Forbidden: bot was blocked by the user", thread_only=False)
+    assert await store.subscribers_with_subscriptions("tg") == {}
+    # the reader's other pending row is settled too: nothing waits on a gone destination
+    assert (await store.publication(207)).counts == {"tg": {DeliveryStatus.GONE: 1}}  # type: ignore[union-attr]
+    outcome = await store.publication_outcome(206)
+    assert outcome is not None
+    (unreachable,) = outcome.unreachable
+    assert unreachable.target == reader and "blocked" in unreachable.error
+
+
+async def test_a_report_is_recorded_once_and_only_when_finished(store: SQLiteStore) -> None:
+    await store.create_publication(206, "manual", _planned("-1"))
+    report = [PlannedDelivery(Target.user("tg", "op"), DeliveryKind.REPORT, {"summary": "x"})]
+    assert await store.unreported_publications() == []
+    assert not await store.record_report(206, report)  # still pending
+    (row,) = await store.claim_deliveries("tg", "a", 1)
+    await store.mark_failed(row, "Bad Request")
+    assert await store.unreported_publications() == [206]
+    assert await store.record_report(206, report)
+    assert not await store.record_report(206, report)
+    assert await store.unreported_publications() == []
+    assert (await store.outbox_counts())["tg"] == {
+        DeliveryStatus.FAILED: 1,
+        DeliveryStatus.PENDING: 1,
+    }
+
+
+async def test_baseline_is_reported_at_once_and_replaced_only_on_request(
+    store: SQLiteStore,
+) -> None:
+    assert await store.create_publication(206, BASELINE, ())
+    assert await store.unreported_publications() == []
+    assert not await store.create_publication(206, "schedule", _planned("-1"))
+    assert await store.create_publication(206, "cli", _planned("-1"), replace_baseline=True)
+    publication = await store.publication(206)
+    assert publication is not None and publication.trigger == "cli" and publication.planned == 1
+    assert await store.latest_published() == 206
