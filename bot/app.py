@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, build_registry
 from bot.config import Settings
 from bot.publishing import Dispatcher, Publisher
+from bot.reply import Reply, Tone
 from bot.scheduler import WeeklyPublisher, configured_schedule
 from bot.store import SQLiteStore
 
@@ -38,6 +39,7 @@ class App:
     registry: CommandRegistry
     publisher: Publisher
     dispatchers: list[Dispatcher] = field(default_factory=list)
+    adapters: list[Adapter] = field(default_factory=list)  # the running ones
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -103,8 +105,20 @@ class App:
                         "content change rejected (%d problems); still serving the previous archive",
                         len(outcome.errors),
                     )
+                    await self.tell_operators(content_rejected_reply(outcome.errors))
 
         self.spawn(watch(), "content-watcher")
+
+    async def tell_operators(self, reply: Reply) -> None:
+        """Best effort: a direct message to every operator on a platform this process runs."""
+        for target in self.publisher.operators():
+            adapter = next((a for a in self.adapters if a.platform == target.platform), None)
+            if adapter is None:
+                continue
+            try:
+                await adapter.send(target, reply)
+            except Exception as exc:  # the log already has the problem; this is a courtesy
+                log.warning("could not tell operator %s: %s", target, exc)
 
     async def stop_publishing(self) -> None:
         """Stop the schedule and the dispatchers (letting sends under way be recorded) while the
@@ -128,6 +142,18 @@ class App:
         self._tasks.clear()
         await self.store.close()
         self.archive.archive.close()
+
+
+def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
+    """What operators are told when a content change can't be served."""
+    lines = [str(e) for e in errors[:limit]]
+    more = f"\n\n…and {len(errors) - limit} more." if len(errors) > limit else ""
+    return Reply.text(
+        "A content change was rejected; the bot keeps serving the previous archive until the "
+        "file is fixed:\n\n" + "\n\n".join(lines) + more,
+        title="Content problem",
+        tone=Tone.ERROR,
+    )
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:
@@ -165,6 +191,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
+            app.adapters.append(adapter)
             log.info("%s adapter running", adapter.platform)
             app.dispatch(adapter)
         app.schedule_publishing()
@@ -173,6 +200,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
         return 0
     finally:
         await app.stop_publishing()
+        app.adapters.clear()
         for adapter in reversed(started):
             try:
                 await adapter.stop()

@@ -463,3 +463,19 @@ async def test_store_timestamps_compare_as_text() -> None:
     assert (
         _ts(early) < _ts(early + dt.timedelta(microseconds=1)) < _ts(early + dt.timedelta(hours=20))
     )
+
+
+async def test_a_rejected_content_change_is_reported_to_operators(
+    world: App, content_dir: Path
+) -> None:
+    world.settings.admins = ("tg:op",)
+    platform = ScriptedPlatform()
+    world.adapters.append(platform)  # type: ignore[arg-type]
+    world.watch_content()
+    await asyncio.sleep(0.2)  # let the watcher start watching before the file appears
+    (content_dir / "issues" / "0207.yaml").write_text("number: 207\ntitle: [unclosed\n")
+    await until(lambda: platform.to("op"), "the operators' content report")
+    text = platform.to("op")[0].plain_text()
+    assert text.startswith("Content problem\nA content change was rejected")
+    assert "0207.yaml" in text
+    assert world.archive.archive.latest().number == 206  # type: ignore[union-attr]
