@@ -205,3 +205,15 @@ def test_any_reply_renders_within_discords_limits(reply: Reply) -> None:
     # Every entry is rendered once, in order, its title line intact.
     shown = [int(n) for n in re.findall(r"^\*\*\[?entry(\d+)\b", text, flags=re.MULTILINE)]
     assert shown == [int(b.title[5:].split()[0]) for b in reply.blocks if isinstance(b, Entry)]
+
+
+def test_follow_up_replies_become_messages_of_their_own() -> None:
+    reply = Reply(
+        title="Issue",
+        blocks=(Paragraph("body"),),
+        then=(Reply.text("would send 2 posts", title="Preview"),),
+    )
+    first, second = render_embeds(reply)
+    assert first.embeds[0].title == "Issue"
+    assert second.embeds[0].title == "Preview"
+    assert second.embeds[0].description == "would send 2 posts"

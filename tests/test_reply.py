@@ -75,3 +75,15 @@ def test_plain_text_and_error_reply() -> None:
     reply = Reply.error("Nope.", hint="Try /help.")
     assert reply.tone is Tone.ERROR and reply.ephemeral
     assert reply.plain_text() == "Nope.\nTry /help."
+
+
+def test_follow_ups_and_more_pages_do_not_mix() -> None:
+    from bot.reply import Continuation
+
+    follow = Reply.text("then this")
+    assert (
+        Reply.text("first").plain_text() + "\n\nthen this"
+        == Reply(blocks=(Paragraph("first"),), then=(follow,)).plain_text()
+    )
+    with pytest.raises(ValueError, match="can't also offer more pages"):
+        Reply(then=(follow,), more=Continuation("/search x", 2))

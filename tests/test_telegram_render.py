@@ -233,3 +233,15 @@ def test_ordinary_replies_fit_whole(limit: int) -> None:
     reply = Reply(title="t", blocks=tuple(Entry(f"e{n}", "s" * 40) for n in range(5)))
 
     assert len(render_html(reply, limit=limit)) == 1
+
+
+def test_follow_up_replies_become_messages_of_their_own() -> None:
+    reply = Reply(
+        title="Issue",
+        blocks=(Paragraph("body"),),
+        then=(Reply.text("would send 2 posts", title="Preview"),),
+    )
+    messages = render_html(reply)
+    assert len(messages) == 2
+    assert "body" in messages[0].text and "would send" not in messages[0].text
+    assert messages[1].text == "<b>Preview</b>\n\nwould send 2 posts"
