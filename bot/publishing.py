@@ -513,7 +513,9 @@ class Dispatcher:
     clock: Callable[[], dt.datetime] = utcnow
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _paused_until: dt.datetime | None = field(default=None, init=False)
-    _chat_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict, init=False)
+    _chat_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(
+        default_factory=dict, init=False
+    )
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     sent: int = field(default=0, init=False)
 
@@ -578,6 +580,8 @@ class Dispatcher:
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return min(timeout, (self._paused_until - now).total_seconds())
+        if self._inflight:
+            return timeout  # a finishing send wakes the loop, which then claims what is due
         due = await self.store.next_due(self.platform)
         if due is not None:
             timeout = min(timeout, max(0.0, (due - now).total_seconds()))
@@ -620,14 +624,20 @@ class Dispatcher:
         return max(1, self.concurrency or self.sender.limits.max_concurrency)
 
     async def _deliver(self, delivery: Delivery) -> None:
+        # One message at a time per chat (Telegram: about one per second in a chat): rows for
+        # a chat already being sent to wait for it.
         key = (delivery.target.chat_id, delivery.target.thread_id)
-        lock = self._chat_locks.setdefault(key, asyncio.Lock())
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
         try:
-            async with lock:  # one message at a time per chat (Telegram: ~1/s per chat)
+            async with lock:
                 await self._attempt(delivery)
         finally:
-            if not lock.locked() and self._chat_locks.get(key) is lock:
+            lock, users = self._chat_locks[key]
+            if users <= 1:
                 del self._chat_locks[key]
+            else:
+                self._chat_locks[key] = (lock, users - 1)
 
     async def _attempt(self, delivery: Delivery) -> None:
         target = delivery.target
