@@ -29,9 +29,11 @@ class Adapter(Protocol):
     async def stop(self) -> None:
         """Disconnect cleanly; safe to call twice."""
 
-    async def send(self, target: Target, reply: Reply) -> list[str]:
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         """Deliver ``reply`` to ``target`` (split as the platform needs); return the message ids.
 
-        Raises the errors of :mod:`bot.delivery`, never a platform's own exceptions.
+        ``skip``: leave out the first messages of the split (an earlier attempt delivered them).
+        Raises the errors of :mod:`bot.delivery`, never a platform's own exceptions; one raised
+        after some messages went out carries their ids in ``sent``.
         """
         ...

@@ -145,7 +145,7 @@ class ConsoleAdapter:
     async def stop(self) -> None:
         return None
 
-    async def send(self, target: Target, reply: Reply) -> list[str]:
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         self.console.print(Text(f"→ {target}", style="dim"))
         self.console.print(render(reply))
         return [f"console-{id(reply)}"]

@@ -744,7 +744,7 @@ class DiscordAdapter:
 
     # -- delivery ----------------------------------------------------------------------------
 
-    async def send(self, target: Target, reply: Reply) -> list[str]:
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         """Post ``reply`` to a channel/thread, or by DM when ``target.direct``; the message ids.
 
         Channels are addressed by id without a cache lookup (``PartialMessageable``): nothing
@@ -754,14 +754,14 @@ class DiscordAdapter:
         client = self._client
         if client is None or client.is_closed():
             raise TransientError("the Discord adapter is not running")
+        ids: list[str] = []
         try:
             destination: discord.abc.Messageable
             if target.direct:
                 destination = await client.create_dm(discord.Object(int(target.chat_id)))
             else:
                 destination = client.get_partial_messageable(int(target.chat_id))
-            ids: list[str] = []
-            for message in render_embeds(reply):
+            for message in render_embeds(reply)[skip:]:
                 async with self._payload(message) as payload:
                     sent = await destination.send(**payload)
                 ids.append(str(sent.id))
@@ -772,6 +772,7 @@ class DiscordAdapter:
             translated = delivery_error(exc)
             if translated is None:
                 raise
+            translated.sent = tuple(ids)
             raise translated from exc
 
 

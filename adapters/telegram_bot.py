@@ -524,20 +524,20 @@ class TelegramAdapter:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def send(self, target: Target, reply: Reply) -> list[str]:
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         """Deliver ``reply`` to ``target`` (a chat, a forum topic, or a reader's private chat).
 
         Raises :mod:`bot.delivery` errors; the store is left to the caller.
         """
-        return await self._deliver(target, reply)
+        return await self._deliver(target, reply, skip=skip)
 
     async def _deliver(
-        self, target: Target, reply: Reply, *, quote: int | None = None
+        self, target: Target, reply: Reply, *, quote: int | None = None, skip: int = 0
     ) -> list[str]:
         application = self._application
         if application is None:
             raise TransientError("the Telegram adapter is not running")
-        messages = render_html(reply)
+        messages = render_html(reply)[skip:]
         markup = await self._more_markup(reply.more) if reply.more and messages else None
         sent: list[str] = []
         for index, message in enumerate(messages):
@@ -557,7 +557,9 @@ class TelegramAdapter:
                     reply_markup=markup if last else None,
                 )
             except TelegramError as exc:
-                raise delivery_error(exc) from None
+                error = delivery_error(exc)
+                error.sent = tuple(sent)
+                raise error from None
             sent.append(str(result.message_id))
         return sent
 

@@ -23,7 +23,13 @@ __all__ = [
 
 
 class DeliveryError(Exception):
-    """A message could not be delivered."""
+    """A message could not be delivered.
+
+    ``sent``: the ids of the messages of a reply split into several that did go out before the
+    failure (the adapter sets it), so that a retry continues after them instead of repeating them.
+    """
+
+    sent: tuple[str, ...] = ()
 
 
 class RateLimited(DeliveryError):

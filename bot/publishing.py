@@ -480,7 +480,7 @@ class Sender(Protocol):
     platform: str
     limits: Limits
 
-    async def send(self, target: Target, reply: Reply) -> list[str]: ...
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]: ...
 
 
 @dataclass
@@ -643,13 +643,19 @@ class Dispatcher:
         target = delivery.target
         try:
             reply = self.publisher.render(delivery)
-            ids = await self.sender.send(target, reply)
+            ids = await self.sender.send(target, reply, skip=len(delivery.sent))
         except RateLimited as error:
             until = self.clock() + dt.timedelta(seconds=error.retry_after)
             self._paused_until = max(self._paused_until or until, until)
             await self._settled(
                 delivery,
-                self.store.retry_delivery(delivery, until, str(error), count_attempt=False),
+                self.store.retry_delivery(
+                    delivery,
+                    until,
+                    str(error),
+                    count_attempt=False,
+                    sent=[*delivery.sent, *error.sent],
+                ),
             )
             log.info("%s: rate limited, pausing %.2fs", self.platform, error.retry_after)
         except TargetGone as error:
@@ -680,7 +686,13 @@ class Dispatcher:
                 when = self.clock() + dt.timedelta(seconds=delay)
                 await self._settled(
                     delivery,
-                    self.store.retry_delivery(delivery, when, str(error), count_attempt=True),
+                    self.store.retry_delivery(
+                        delivery,
+                        when,
+                        str(error),
+                        count_attempt=True,
+                        sent=[*delivery.sent, *error.sent],
+                    ),
                 )
                 log.info(
                     "%s: delivery %d to %s: %s; retry in %.1fs",
@@ -701,7 +713,7 @@ class Dispatcher:
                 delivery, self.store.mark_failed(delivery, f"internal error: {error!r}")
             )
         else:
-            await self._settled(delivery, self.store.mark_sent(delivery, ids))
+            await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
             self.sent += 1
 
     async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:

@@ -222,6 +222,7 @@ class Delivery:
     payload: Mapping[str, Any]
     attempts: int
     claimed_by: str
+    sent: tuple[str, ...] = ()  # messages earlier attempts delivered (a reply cut off midway)
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,13 @@ class Store(Protocol):
     async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool: ...
     async def mark_failed(self, delivery: Delivery, error: str) -> bool: ...
     async def retry_delivery(
-        self, delivery: Delivery, not_before: dt.datetime, error: str, *, count_attempt: bool
+        self,
+        delivery: Delivery,
+        not_before: dt.datetime,
+        error: str,
+        *,
+        count_attempt: bool,
+        sent: Sequence[str] = (),
     ) -> bool: ...
     async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool: ...
     async def unreported_publications(self) -> list[int]: ...
@@ -798,7 +805,8 @@ class SQLiteStore:
         async with self.transaction() as db:
             rows = await (
                 await db.execute(
-                    "SELECT id, issue_number, target, thread_id, kind, payload, attempts FROM outbox"
+                    "SELECT id, issue_number, target, thread_id, kind, payload, attempts, message_ids"
+                    " FROM outbox"
                     " WHERE platform = ? AND status = 'pending' AND not_before <= ?"
                     " ORDER BY not_before, id LIMIT ?",
                     (platform, now_ts, limit),
@@ -820,6 +828,7 @@ class SQLiteStore:
                 payload=json.loads(r[5]),
                 attempts=int(r[6]),
                 claimed_by=worker,
+                sent=tuple(json.loads(r[7])) if r[7] else (),
             )
             for r in rows
         ]
@@ -907,15 +916,23 @@ class SQLiteStore:
             )
 
     async def retry_delivery(
-        self, delivery: Delivery, not_before: dt.datetime, error: str, *, count_attempt: bool
+        self,
+        delivery: Delivery,
+        not_before: dt.datetime,
+        error: str,
+        *,
+        count_attempt: bool,
+        sent: Sequence[str] = (),
     ) -> bool:
-        """Back to pending until ``not_before``; a rate limit does not ``count_attempt``."""
+        """Back to pending until ``not_before``; a rate limit does not ``count_attempt``. ``sent``:
+        the messages delivered so far, which the next attempt skips."""
         async with self.transaction() as db:
             return await self._settle(
                 db,
                 delivery,
                 DeliveryStatus.PENDING,
                 error=error,
+                message_ids=sent or None,
                 attempts=delivery.attempts + 1 if count_attempt else None,
                 not_before=not_before,
             )

@@ -49,7 +49,7 @@ class ScriptedPlatform:
     calls: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def send(self, target: Target, reply: Reply) -> list[str]:
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         self.calls += 1
         self.changed.set()
         errors = self.script.get(target.chat_id)
