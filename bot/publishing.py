@@ -149,6 +149,8 @@ class Publisher:
         self.store = store
         self.settings = settings
         self.on_publish = on_publish  # wakes this process's dispatchers
+        self._reload_lock = asyncio.Lock()
+        self._reloaded_for: set[int] = set()
 
     async def plan(self, issue: Issue) -> Plan:
         """Every delivery publishing ``issue`` would make, from the store's current state."""
@@ -243,6 +245,19 @@ class Publisher:
         return None
 
     # -- rendering outbox rows ------------------------------------------------------------
+
+    async def load_issue(self, issue_number: int) -> None:
+        """Reload the content, once per issue, if ``issue_number`` is not in the archive: a
+        publication written by another process (``dlw-bot publish``) may name a file this
+        process has not loaded yet (the watcher's debounce, or a filesystem it cannot watch)."""
+        if self.archive.archive.issue(issue_number) is not None:
+            return
+        async with self._reload_lock:
+            if issue_number in self._reloaded_for:
+                return
+            self._reloaded_for.add(issue_number)
+            if self.archive.archive.issue(issue_number) is None:
+                await self.archive.reload()
 
     def render(self, delivery: Delivery) -> Reply:
         """The reply an outbox row sends. Raises :class:`PermanentError` if it can't be built."""
@@ -642,6 +657,8 @@ class Dispatcher:
     async def _attempt(self, delivery: Delivery) -> None:
         target = delivery.target
         try:
+            if delivery.kind is not DeliveryKind.REPORT:
+                await self.publisher.load_issue(delivery.issue_number)
             reply = self.publisher.render(delivery)
             ids = await self.sender.send(target, reply, skip=len(delivery.sent))
         except RateLimited as error:

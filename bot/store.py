@@ -11,6 +11,7 @@ database file (WAL mode, busy timeout).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -379,11 +380,15 @@ class SQLiteStore:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One atomic unit of work: everything inside commits together or not at all."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                # BEGIN belongs inside: a task cancelled while it waits for BEGIN does not stop
+                # aiosqlite's thread from running it, and only the ROLLBACK queued behind it
+                # keeps the connection from staying in a transaction no later BEGIN can start.
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                with contextlib.suppress(aiosqlite.OperationalError):  # BEGIN itself failed
+                    await self._db.execute("ROLLBACK")
                 raise
             else:
                 await self._db.execute("COMMIT")

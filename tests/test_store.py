@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from pathlib import Path
 
@@ -259,3 +260,15 @@ async def test_baseline_is_reported_at_once_and_replaced_only_on_request(
     publication = await store.publication(206)
     assert publication is not None and publication.trigger == "cli" and publication.planned == 1
     assert await store.latest_published() == 206
+
+
+async def test_a_transaction_cancelled_while_beginning_leaves_the_connection_usable(
+    store: SQLiteStore,
+) -> None:
+    task = asyncio.create_task(store.set_meta("a", "1"))
+    await asyncio.sleep(0)  # the task holds the lock and waits for BEGIN IMMEDIATE
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await store.set_meta("b", "2")  # "cannot start a transaction within a transaction" before
+    assert await store.get_meta("b") == "2"
