@@ -257,9 +257,12 @@ class RetryingRateLimiter(AIORateLimiter):
         network_retries: int = 2,
         backoff: float = 0.5,
     ) -> None:
+        # aiolimiter lets a whole period's capacity through at once: with a 1 s period that is a
+        # second's budget in one burst on top of the steady rate. A 50 ms bucket keeps the pace.
+        burst = max(1.0, overall_max_rate / 20)
         super().__init__(
-            overall_max_rate=overall_max_rate,
-            overall_time_period=1,
+            overall_max_rate=burst,
+            overall_time_period=burst / overall_max_rate,
             group_max_rate=group_max_rate,
             group_time_period=60,
             max_retries=max_retries,

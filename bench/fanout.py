@@ -1,7 +1,7 @@
 """Weekly fan-out: one issue's topic digests to many Telegram readers through a rate-capped Bot API.
 
     python bench/fanout.py [--subscribers 10000] [--cap 300] [--bot-rate 270] [--runs 1]
-    python bench/fanout.py --quick            # 500 readers: a smoke test in a few seconds
+    python bench/fanout.py --quick            # smoke test: 500 readers, a few seconds
 
 The fake Bot API (tests/fakes/telegram_api.py) runs in this process on 127.0.0.1 and enforces a
 flood limit on sendMessage: at most ``--cap`` accepted messages in any sliding 1-second window,
@@ -174,6 +174,7 @@ async def publish(workdir: Path, count: int) -> None:
     """Publish :data:`ISSUE` through the real Publisher, as ``dlw-bot publish`` does."""
     app = await App.create(
         Settings(
+            _env_file=None,  # a .env in the working directory is not the bot's configuration
             content_dir=ROOT / "content",
             database=workdir / "fanout.sqlite3",
             publish_schedule="off",
@@ -406,8 +407,9 @@ async def measure(
 # ----------------------------------------------------------------------------- reporting
 
 
-def report(results: list[RunResult], cap: int, bot_rate: float) -> bool:
-    """Print the figures; ``True`` if every run met the targets."""
+def report(results: list[RunResult], cap: int, bot_rate: float, *, judge_speed: bool) -> bool:
+    """Print the figures; ``True`` if every run delivered exactly once per reader and left a
+    settled outbox, and (``judge_speed``, with a cap) reached the throughput target."""
     count = results[0].subscribers
     limit = f"capped at {cap} msg/s (sliding 1 s)" if cap else "without a rate cap"
     print(
@@ -419,12 +421,11 @@ def report(results: list[RunResult], cap: int, bot_rate: float) -> bool:
         f"{'lost':>6}{'dup':>5}{'1st s':>7}{'last s':>8}{'peak MB':>9}{'bot CPU':>9}{'fake CPU':>10}"
     )
     print(header)
-    ok = True
+    correct = fast = True
     for index, r in enumerate(results, start=1):
         share = r.throughput / cap if cap else 0.0
-        ok &= r.outcome == "complete" and r.lost == 0 and r.duplicated == 0 and not r.unsettled
-        ok &= share >= TARGET_SHARE if cap else True
-        fan_out = max(r.window, 1e-9)
+        correct &= r.outcome == "complete" and not (r.lost or r.duplicated or r.unsettled)
+        fast &= share >= TARGET_SHARE
         print(
             f"{index:>3}{r.accepted:>10,}{r.window:>10.2f}{r.throughput:>8.1f}"
             f"{(f'{share:.1%}' if cap else '-'):>8}{r.too_many_requests:>6}{r.lost:>6}"
@@ -440,21 +441,26 @@ def report(results: list[RunResult], cap: int, bot_rate: float) -> bool:
         print(
             f"    {r.outcome}; other errors {r.other_errors}; busiest 1 s window "
             f"{r.busiest_second}; accepted per full second: {spread}; bot RSS idle "
-            f"{r.idle_rss / 2**20:.1f} MB; fan-out {fan_out:.1f} s of {r.wall:.1f} s after "
+            f"{r.idle_rss / 2**20:.1f} MB; fan-out {r.window:.1f} s of {r.wall:.1f} s after "
             f"publishing; outbox: {r.outbox}"
             + (f" ({r.unsettled} rows NOT settled as sent)" if r.unsettled else "")
         )
+    median = statistics.median(r.throughput for r in results)
     if cap:
-        shares = [r.throughput / cap for r in results]
-        median = statistics.median(shares)
-        verdict = "met" if ok else "NOT met"
-        print(
-            f"median throughput {median:.1%} of the cap (target >= {TARGET_SHARE:.0%}), "
-            f"lost {sum(r.lost for r in results)}, duplicated "
-            f"{sum(r.duplicated for r in results)}, outbox rows left unsettled "
-            f"{sum(r.unsettled for r in results)}: targets {verdict}"
-        )
-    return ok
+        speed = f"median throughput {median / cap:.1%} of the cap (target >= {TARGET_SHARE:.0%})"
+    else:
+        speed = f"median throughput {median:.1f} msg/s"
+    if cap and judge_speed:
+        verdict = "targets met" if correct and fast else "targets NOT met"
+    else:
+        verdict = "delivery correct" if correct else "delivery NOT correct"
+        verdict += " (throughput not judged)" if cap else ""
+    print(
+        f"{speed}; lost {sum(r.lost for r in results)}, duplicated "
+        f"{sum(r.duplicated for r in results)}, outbox rows left unsettled "
+        f"{sum(r.unsettled for r in results)}: {verdict}"
+    )
+    return correct and (fast or not (cap and judge_speed))
 
 
 def _seconds(value: float | None) -> str:
@@ -487,7 +493,7 @@ async def main(args: Any) -> int:
     results = []
     for _ in range(args.runs):
         results.append(await run_once(count, args.cap, bot_rate, timeout, args.profile))
-    return 0 if report(results, args.cap, bot_rate) else 1
+    return 0 if report(results, args.cap, bot_rate, judge_speed=not args.quick) else 1
 
 
 if __name__ == "__main__":
@@ -502,7 +508,11 @@ if __name__ == "__main__":
         help="DLW_TELEGRAM_MAX_RATE, the bot's own pace (default: 0.9 x the cap)",
     )
     parser.add_argument("--runs", type=int, default=1, help="fan-outs, each on a fresh database")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SUBSCRIBERS} readers only")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke test: {QUICK_SUBSCRIBERS} readers, throughput shown but not judged",
+    )
     parser.add_argument("--timeout", type=float, help="seconds to wait for the fan-out to finish")
     parser.add_argument("--profile", type=Path, help="run the bot under cProfile, stats to FILE")
     try:
