@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +68,17 @@ def ctx(app: App) -> Callable[..., Context]:
         return Context(**values)
 
     return make
+
+
+@pytest.fixture
+def discord_urls() -> Iterator[None]:
+    """The Discord adapter aims discord.py at a fake (process-wide); put Discord's URLs back."""
+    import discord
+
+    base = discord.http.Route.BASE
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE = base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway

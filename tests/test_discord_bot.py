@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -32,10 +31,6 @@ from adapters.discord_bot import (
     point_discord_at,
 )
 from adapters.discord_render import (
-    DESCRIPTION_LIMIT,
-    EMBEDS_PER_MESSAGE,
-    MESSAGE_EMBED_CHARS,
-    TITLE_LIMIT,
     render_embeds,
 )
 from bot.app import App
@@ -65,6 +60,13 @@ from tests.fakes.discord_api import (
     InteractionRecord,
     MessageRecord,
 )
+from tests.fakes.discord_reading import (
+    NO_PINGS,
+    assert_within_limits,
+    no_loop_errors,
+    text_of,
+    unescape,
+)
 
 GUILD_ID = 81384788765712384
 GENERAL_ID = 81384788765712385
@@ -75,22 +77,8 @@ BOB_ID = 80351110224678913  # keeps his DMs closed
 MANAGE_CHANNELS = 1 << 4
 MANAGE_GUILD = 1 << 5
 
-NO_PINGS = {"parse": []}
-
 
 # ------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def discord_urls() -> Iterator[None]:
-    """The adapter aims discord.py at the fake (process-wide); put Discord's URLs back."""
-    base = discord.http.Route.BASE
-    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    try:
-        yield
-    finally:
-        discord.http.Route.BASE = base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
 
 
 @pytest.fixture
@@ -118,21 +106,6 @@ def settings(settings: Settings, fake: FakeDiscord) -> Settings:
             "discord_guild_id": GUILD_ID,
         }
     )
-
-
-@contextlib.contextmanager
-def no_loop_errors() -> Iterator[None]:
-    """Fail if anything reached the loop's exception handler (e.g. "Unclosed client session")."""
-    loop = asyncio.get_running_loop()
-    loop_errors: list[str] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: loop_errors.append(str(context)))
-    try:
-        yield
-        gc.collect()
-    finally:
-        loop.set_exception_handler(previous)
-    assert not loop_errors, loop_errors
 
 
 @contextlib.asynccontextmanager
@@ -171,38 +144,8 @@ def messages_of(record: InteractionRecord) -> list[MessageRecord]:
     return seen
 
 
-def unescape(text: str) -> str:
-    """The text a reader sees: backslash escapes and escape_mentions' zero-width spaces gone."""
-    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "")
-
-
-def text_of(*messages: MessageRecord) -> str:
-    """Every visible string of the messages' embeds, markdown escapes removed."""
-    parts: list[str] = []
-    for message in messages:
-        for embed in message.embeds:
-            parts += [embed.get("title") or "", embed.get("description") or ""]
-            parts.append((embed.get("footer") or {}).get("text") or "")
-    return unescape("\n".join(parts))
-
-
 def embed_titles(message: MessageRecord) -> list[str]:
     return [unescape(e["title"]) for e in message.embeds if e.get("title")]
-
-
-def assert_within_limits(message: MessageRecord) -> None:
-    assert 1 <= len(message.embeds) <= EMBEDS_PER_MESSAGE
-    total = 0
-    for embed in message.embeds:
-        title, description = embed.get("title") or "", embed.get("description") or ""
-        footer = (embed.get("footer") or {}).get("text") or ""
-        assert len(title) <= TITLE_LIMIT
-        assert len(description) <= DESCRIPTION_LIMIT
-        total += len(title) + len(description) + len(footer)
-    assert total <= MESSAGE_EMBED_CHARS
-    assert message.allowed_mentions == NO_PINGS
-    assert message.mentioned_user_ids == []
-    assert not message.mention_everyone
 
 
 def buttons(message: MessageRecord) -> list[dict[str, Any]]:

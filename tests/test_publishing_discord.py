@@ -15,16 +15,13 @@ right meaning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import gc
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
 import yaml
 from pydantic import SecretStr
@@ -32,11 +29,6 @@ from pydantic import SecretStr
 from adapters.discord_bot import DiscordAdapter
 from adapters.discord_render import (
     COLOURS,
-    DESCRIPTION_LIMIT,
-    EMBEDS_PER_MESSAGE,
-    FOOTER_LIMIT,
-    MESSAGE_EMBED_CHARS,
-    TITLE_LIMIT,
     render_embeds,
 )
 from bot.app import App
@@ -45,6 +37,12 @@ from bot.publishing import CHANNEL_FOOTER, channel_reply
 from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
 from tests.fakes.discord_api import SEND_MESSAGES, FakeDiscord, MessageRecord
+from tests.fakes.discord_reading import (
+    assert_within_limits,
+    no_loop_errors,
+    text_of,
+    unescape,
+)
 
 GUILD_ID = 91384788765712384
 GENERAL_ID = 91384788765712385
@@ -76,24 +74,11 @@ MOBILE_206 = [
     "PyTorch 1.9 Release, including torch.linalg and Mobile Interpreter",
 ]
 
-NO_PINGS = {"parse": []}
 OPEN_DM = "/users/@me/channels"
 WAIT = 10.0  # generous bound for conditions; a passing run never waits this long
 
 
 # ------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def discord_urls() -> Iterator[None]:
-    """The adapter aims discord.py at the fake (process-wide); put Discord's URLs back."""
-    base = discord.http.Route.BASE
-    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    try:
-        yield
-    finally:
-        discord.http.Route.BASE = base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
 
 
 @pytest.fixture
@@ -138,21 +123,6 @@ def settings(settings: Settings, fake: FakeDiscord) -> Settings:
             "instance": "publishing-test",
         }
     )
-
-
-@contextlib.contextmanager
-def no_loop_errors() -> Iterator[None]:
-    """Fail if anything reached the loop's exception handler (e.g. "Unclosed client session")."""
-    loop = asyncio.get_running_loop()
-    loop_errors: list[str] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: loop_errors.append(str(context)))
-    try:
-        yield
-        gc.collect()
-    finally:
-        loop.set_exception_handler(previous)
-    assert not loop_errors, loop_errors
 
 
 @pytest.fixture
@@ -255,21 +225,6 @@ async def delivered(app: App, fake: FakeDiscord, issue: int) -> MessageRecord:
     return report
 
 
-def unescape(text: str) -> str:
-    """The text a reader sees: backslash escapes and escape_mentions' zero-width spaces gone."""
-    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "")
-
-
-def text_of(*messages: MessageRecord) -> str:
-    """Every visible string of the messages' embeds, markdown escapes removed."""
-    parts: list[str] = []
-    for message in messages:
-        for embed in message.embeds:
-            parts += [embed.get("title") or "", embed.get("description") or ""]
-            parts.append((embed.get("footer") or {}).get("text") or "")
-    return unescape("\n".join(parts))
-
-
 _ENTRY_TITLE = re.compile(r"^\*\*(?:\[(?P<linked>.*)\]\([^)]*\)|(?P<plain>.*))\*\*$", re.M)
 
 
@@ -288,23 +243,6 @@ def story_titles(app: App, number: int) -> list[str]:
     issue = app.archive.archive.issue(number)
     assert issue is not None
     return [" ".join(s.item.title.split()) for s in app.archive.archive.stories(issue)]
-
-
-def assert_within_limits(message: MessageRecord) -> None:
-    """Discord's embed limits (the fake enforces them too), and nobody pinged."""
-    assert 1 <= len(message.embeds) <= EMBEDS_PER_MESSAGE
-    total = 0
-    for embed in message.embeds:
-        title, description = embed.get("title") or "", embed.get("description") or ""
-        footer = (embed.get("footer") or {}).get("text") or ""
-        assert len(title) <= TITLE_LIMIT
-        assert len(description) <= DESCRIPTION_LIMIT
-        assert len(footer) <= FOOTER_LIMIT
-        total += len(title) + len(description) + len(footer)
-    assert total <= MESSAGE_EMBED_CHARS
-    assert message.allowed_mentions == NO_PINGS
-    assert message.mentioned_user_ids == []
-    assert not message.mention_everyone
 
 
 def message_ids(messages: list[MessageRecord]) -> list[str]:
