@@ -41,6 +41,7 @@ class App:
     dispatchers: list[Dispatcher] = field(default_factory=list)
     adapters: list[Adapter] = field(default_factory=list)  # the running ones
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _publishing: list[asyncio.Task[Any]] = field(default_factory=list)  # of _tasks: stop first
 
     @classmethod
     async def create(cls, settings: Settings | None = None) -> App:
@@ -75,7 +76,7 @@ class App:
             adapter, self.store, self.publisher, worker=self.settings.instance, **options
         )
         self.dispatchers.append(dispatcher)
-        self.spawn(dispatcher.run(), f"dispatcher-{adapter.platform}")
+        self._publishing.append(self.spawn(dispatcher.run(), f"dispatcher-{adapter.platform}"))
         return dispatcher
 
     def schedule_publishing(self) -> WeeklyPublisher | None:
@@ -85,7 +86,7 @@ class App:
             log.info("scheduled publishing is off (DLW_PUBLISH_SCHEDULE=off)")
             return None
         weekly = WeeklyPublisher(schedule, self.publisher, self.store)
-        self.spawn(weekly.run(), "weekly-publisher")
+        self._publishing.append(self.spawn(weekly.run(), "weekly-publisher"))
         return weekly
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -124,16 +125,17 @@ class App:
         """Stop the schedule and the dispatchers (letting sends under way be recorded) while the
         adapters are still connected."""
         self.dispatchers.clear()
-        mine = [t for t in self._tasks if t.get_name().startswith(("dispatcher-", "weekly-"))]
-        for task in mine:
+        tasks, self._publishing = self._publishing, []
+        for task in tasks:
             task.cancel()
-        for task in mine:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             self._tasks.remove(task)
 
     async def close(self) -> None:
         self.dispatchers.clear()
+        self._publishing.clear()
         for task in reversed(self._tasks):
             task.cancel()
         for task in self._tasks:

@@ -17,13 +17,17 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from rich.console import Console
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 __all__ = ["main"]
 
@@ -140,22 +144,15 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
-def _shell(settings: Settings, args: argparse.Namespace) -> int:
+def _with_app(settings: Settings, body: Callable[[App], Awaitable[int]]) -> int:
+    """Run ``body`` with a started App (closed afterwards); broken content is reported, exit 1."""
+    from bot.app import App
     from bot.content.loader import ContentErrors
 
     async def go() -> int:
-        from adapters.console import ConsoleAdapter
-        from bot.app import App
-
         app = await App.create(settings)
         try:
-            shell = ConsoleAdapter(services=app, registry=app.registry)
-            if args.line is not None:
-                return await shell.run_once(args.line)
-            if sys.stdin.isatty():
-                app.watch_content()
-            await shell.interact()
-            return 0
+            return await body(app)
         finally:
             await app.close()
 
@@ -164,6 +161,21 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
         return 1
+
+
+def _shell(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import ConsoleAdapter
+
+    async def shell(app: App) -> int:
+        console = ConsoleAdapter(services=app, registry=app.registry)
+        if args.line is not None:
+            return await console.run_once(args.line)
+        if sys.stdin.isatty():
+            app.watch_content()
+        await console.interact()
+        return 0
+
+    return _with_app(settings, shell)
 
 
 # -- publishing ----------------------------------------------------------------------------
@@ -173,80 +185,60 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     """Write the publication into the store; the running bot's dispatchers send it (they poll
     the outbox, so this works from another process or machine sharing the database)."""
     from adapters.console import render
-    from bot.app import App
-    from bot.content.loader import ContentErrors
     from bot.publishing import PublishResult
     from bot.store import DeliveryKind
 
     console = Console()
 
-    async def go() -> int:
-        app = await App.create(settings)
-        try:
-            if not args.dry_run:
-                result = await app.publisher.publish(args.issue, trigger="cli")
-                console.print(result.message)
-                if result.created and result.plan and result.plan.deliveries:
-                    console.print(
-                        "The running bot sends it now (dlw-bot status shows the progress).",
-                        style="dim",
-                    )
-                return 0 if result.created or result.issue_number is None else 1
-            issue = await app.publisher.choose(args.issue)
-            if isinstance(issue, PublishResult):
-                console.print(issue.message)
-                return 0 if issue.issue_number is None else 1
-            plan = await app.publisher.plan(issue)
-            published = await app.store.publication(issue.number)
+    async def publish(app: App) -> int:
+        if not args.dry_run:
+            result = await app.publisher.publish(args.issue, trigger="cli")
+            console.print(result.message)
+            if result.created and result.plan and result.plan.deliveries:
+                console.print(
+                    "The running bot sends it now (dlw-bot status shows the progress).",
+                    style="dim",
+                )
+            return 0 if result.created or result.issue_number is None else 1
+        issue = await app.publisher.choose(args.issue)
+        if isinstance(issue, PublishResult):
+            console.print(issue.message)
+            return 0 if issue.issue_number is None else 1
+        plan = await app.publisher.plan(issue)
+        published = await app.store.publication(issue.number)
+        console.print(
+            f"[bold]Dry run[/bold]: issue #{issue.number} would go out as {plan.describe()}."
+        )
+        if published is not None and not published.baseline:
             console.print(
-                f"[bold]Dry run[/bold]: issue #{issue.number} would go out as {plan.describe()}."
+                f"(It is already published, {published.trigger}: publishing again sends nothing.)"
             )
-            if published is not None and not published.baseline:
-                console.print(
-                    f"(It is already published, {published.trigger}: publishing again sends nothing.)"
-                )
-            for kind in (DeliveryKind.CHANNEL, DeliveryKind.DIGEST):
-                sample = plan.sample(kind)
-                if sample is None:
-                    continue
-                console.print(f"\n[bold]Sample {kind.value}[/bold] → {sample.target}")
-                console.print(
-                    render(app.publisher.render_planned(issue.number, kind, sample.payload))
-                )
-            if plan.sample(DeliveryKind.CHANNEL) is None:
-                console.print(
-                    "\n[bold]A channel post would look like this[/bold] (none registered):"
-                )
-                console.print(
-                    render(app.publisher.render_planned(issue.number, DeliveryKind.CHANNEL, {}))
-                )
-            console.print("\nNothing was written.", style="dim")
-            return 0
-        finally:
-            await app.close()
+        for kind in (DeliveryKind.CHANNEL, DeliveryKind.DIGEST):
+            sample = plan.sample(kind)
+            if sample is None:
+                continue
+            console.print(f"\n[bold]Sample {kind.value}[/bold] → {sample.target}")
+            console.print(render(app.publisher.render_planned(issue.number, kind, sample.payload)))
+        if plan.sample(DeliveryKind.CHANNEL) is None:
+            console.print("\n[bold]A channel post would look like this[/bold] (none registered):")
+            console.print(
+                render(app.publisher.render_planned(issue.number, DeliveryKind.CHANNEL, {}))
+            )
+        console.print("\nNothing was written.", style="dim")
+        return 0
 
-    try:
-        return asyncio.run(go())
-    except ContentErrors as exc:
-        _print_content_errors(exc.errors)
-        return 1
+    return _with_app(settings, publish)
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import render
-    from bot.publishing import status_reply
-    from bot.scheduler import configured_schedule
-    from bot.store import SQLiteStore, utcnow
+    from bot.scheduler import publishing_status
+    from bot.store import SQLiteStore
 
     async def go() -> int:
         store = await SQLiteStore.open(settings.database)
         try:
-            schedule = configured_schedule(settings)
-            reply = await status_reply(
-                store,
-                schedule=schedule.describe() if schedule else None,
-                next_slot=schedule.next_after(utcnow()) if schedule else None,
-            )
+            reply = await publishing_status(store, settings)
         finally:
             await store.close()
         Console().print(render(reply))

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
-from bot.publishing import Publisher, channel_reply, status_reply
+from bot.publishing import Publisher, channel_reply
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
-from bot.scheduler import configured_schedule
-from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target, utcnow
+from bot.scheduler import publishing_status
+from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target
 from bot.topics import normalize
 from bot.views import issue_reply, search_reply, section_reply
 
@@ -912,9 +912,4 @@ def _declare(r: CommandRegistry) -> None:
         permission=Permission.OPERATOR,
     )
     async def status(ctx: Context) -> Reply:
-        schedule = configured_schedule(ctx.services.settings)
-        return await status_reply(
-            ctx.services.store,
-            schedule=schedule.describe() if schedule else None,
-            next_slot=schedule.next_after(utcnow()) if schedule else None,
-        )
+        return await publishing_status(ctx.services.store, ctx.services.settings)

@@ -77,7 +77,7 @@ CHANNEL_FOOTER = (
     "/subscribe a topic to get its stories by direct message."
 )
 #: Platforms that only exist inside one process (the terminal shell): nothing is published there.
-LOCAL_PLATFORMS = frozenset({"console", "test"})
+LOCAL_PLATFORMS = frozenset({"console"})
 #: A report lists at most this many unreachable destinations (the rest: ``dlw-bot status``).
 REPORT_LIST_LIMIT = 25
 
@@ -532,7 +532,6 @@ class Dispatcher:
         default_factory=dict, init=False
     )
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    sent: int = field(default=0, init=False)
 
     @property
     def platform(self) -> str:
@@ -731,7 +730,6 @@ class Dispatcher:
             )
         else:
             await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
-            self.sent += 1
 
     async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:
         if not await outcome:

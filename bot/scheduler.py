@@ -25,10 +25,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
-from bot.publishing import Publisher, PublishResult
+from bot.publishing import Publisher, PublishResult, status_reply
+from bot.reply import Reply
 from bot.store import Store, utcnow
 
-__all__ = ["LAST_SLOT_KEY", "Schedule", "ScheduleError", "WeeklyPublisher", "configured_schedule"]
+__all__ = [
+    "LAST_SLOT_KEY",
+    "Schedule",
+    "ScheduleError",
+    "WeeklyPublisher",
+    "configured_schedule",
+    "publishing_status",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +125,16 @@ def configured_schedule(settings: Settings) -> Schedule | None:
     if not settings.scheduled:
         return None
     return Schedule.parse(settings.publish_schedule, settings.timezone)
+
+
+async def publishing_status(store: Store, settings: Settings) -> Reply:
+    """``/status`` and ``dlw-bot status``: the configured schedule, then the store's view."""
+    schedule = configured_schedule(settings)
+    return await status_reply(
+        store,
+        schedule=schedule.describe() if schedule else None,
+        next_slot=schedule.next_after(utcnow()) if schedule else None,
+    )
 
 
 class WeeklyPublisher:
