@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.content.loader import ContentError, ContentErrors, LoadedContent, load_content
 from bot.content.models import Issue, Item, Section
 from bot.content.sections import SECTION_ALIASES
+from bot.errors import DlwError
 from bot.topics import Taxonomy, Topic, normalize
 
 __all__ = [
@@ -80,7 +81,7 @@ class SearchPage:
         return (self.page - 1) * self.per_page + 1
 
 
-class QueryError(ValueError):
+class QueryError(DlwError, ValueError):
     """A search query that cannot be run, with a message fit to show the reader."""
 
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
+from bot.errors import DlwError
 from bot.publishing import Publisher, channel_reply
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
 from bot.scheduler import publishing_status
@@ -156,7 +157,7 @@ class Command:
         return " ".join(parts)
 
 
-class UsageError(Exception):
+class UsageError(DlwError):
     """An argument problem, phrased for the reader."""
 
 

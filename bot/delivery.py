@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.errors import DlwError
 from bot.store import Store, Target
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 
-class DeliveryError(Exception):
+class DeliveryError(DlwError):
     """A message could not be delivered.
 
     ``sent``: the ids of the messages of a reply split into several that did go out before the

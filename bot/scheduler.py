@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
+from bot.errors import DlwError
 from bot.publishing import Publisher, PublishResult, status_reply
 from bot.reply import Reply
 from bot.store import Store, utcnow
@@ -54,7 +55,7 @@ _DAY_NAMES = {
 }
 
 
-class ScheduleError(ValueError):
+class ScheduleError(DlwError, ValueError):
     """A schedule or time zone that can't be understood; the message says what is expected."""
 
 

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from bot.content.models import Issue
 from bot.content.sections import CANONICAL_SECTIONS, canonical_heading
+from bot.errors import DlwError
 
 __all__ = ["Guess", "ImportFailure", "ImportResult", "import_text", "issue_to_yaml"]
 
@@ -45,7 +46,7 @@ class Guess:
     message: str
 
 
-class ImportFailure(Exception):
+class ImportFailure(DlwError):
     """The text cannot be imported; ``line`` is where the problem is (1-based)."""
 
     def __init__(self, line: int, message: str) -> None:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.content.models import Issue
+from bot.errors import DlwError
 from bot.topics import Taxonomy, TopicFile
 
 __all__ = ["ContentError", "ContentErrors", "LoadedContent", "check_content", "load_content"]
@@ -48,7 +49,7 @@ class ContentError:
         )
 
 
-class ContentErrors(Exception):
+class ContentErrors(DlwError):
     """The content directory has problems; ``errors`` lists every one of them."""
 
     def __init__(self, errors: list[ContentError]) -> None:
