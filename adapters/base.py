@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from bot.delivery import Limits
+from bot.model import Target
 from bot.reply import Reply
-from bot.store import Target
 
 __all__ = ["Adapter"]
 

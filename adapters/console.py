@@ -19,8 +19,8 @@ from rich.text import Text
 
 from bot.commands import ChatKind, CommandRegistry, Context, Services
 from bot.delivery import Limits
+from bot.model import Target
 from bot.reply import Continuation, Entry, Heading, Paragraph, Reply, Tone
-from bot.store import Target
 
 __all__ = ["ConsoleAdapter", "render"]
 

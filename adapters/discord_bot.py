@@ -99,8 +99,8 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
+from bot.model import Target
 from bot.reply import Continuation, Reply, shorten
-from bot.store import Target
 
 __all__ = [
     "ANSWER_BUDGET",

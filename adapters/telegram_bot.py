@@ -90,8 +90,8 @@ from bot.delivery import (
     TransientError,
     note_unreachable,
 )
+from bot.model import Target
 from bot.reply import Continuation, Entry, Reply, shorten
-from bot.store import Target
 from bot.views import inline_entries
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply, Tone
 from bot.scheduler import WeeklyPublisher, configured_schedule
-from bot.store import SQLiteStore
+from bot.store import SQLiteStore, Store
 
 if TYPE_CHECKING:
     from adapters.base import Adapter
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class App:
     settings: Settings
     archive: ArchiveHolder
-    store: SQLiteStore
+    store: Store
     registry: CommandRegistry
     publisher: Publisher
     dispatchers: list[Dispatcher] = field(default_factory=list)

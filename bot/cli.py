@@ -185,8 +185,8 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     """Write the publication into the store; the running bot's dispatchers send it (they poll
     the outbox, so this works from another process or machine sharing the database)."""
     from adapters.console import render
+    from bot.model import DeliveryKind
     from bot.publishing import PublishResult
-    from bot.store import DeliveryKind
 
     console = Console()
 

@@ -26,10 +26,11 @@ from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
 from bot.errors import DlwError
+from bot.model import MAX_SUBSCRIPTIONS, Subscription, SubscriptionKind, Target
 from bot.publishing import Publisher, channel_reply
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
 from bot.scheduler import publishing_status
-from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target
+from bot.store import Store
 from bot.topics import normalize
 from bot.views import issue_reply, search_reply, section_reply
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.errors import DlwError
-from bot.store import Store, Target
+from bot.model import Target
+from bot.store.protocols import Channels
 
 __all__ = [
     "ChatMoved",
@@ -79,7 +80,7 @@ class Limits:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-async def note_unreachable(store: Store, target: Target, error: DeliveryError) -> bool:
+async def note_unreachable(store: Channels, target: Target, error: DeliveryError) -> bool:
     """Record in the store what ``error`` says about ``target``; ``True`` if it said anything.
 
     Gone: a reader (``target.direct``) or a chat is marked inactive, never to be retried; a gone

@@ -39,8 +39,7 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.reply import Block, Entry, Paragraph, Reply, Tone
-from bot.store import (
+from bot.model import (
     BASELINE,
     Delivery,
     DeliveryKind,
@@ -48,12 +47,13 @@ from bot.store import (
     PlannedDelivery,
     Publication,
     PublicationOutcome,
-    Store,
     Subscription,
     SubscriptionKind,
     Target,
     utcnow,
 )
+from bot.reply import Block, Entry, Paragraph, Reply, Tone
+from bot.store import Store
 from bot.views import digest_reply, issue_reply
 
 __all__ = [

@@ -26,9 +26,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
 from bot.errors import DlwError
+from bot.model import utcnow
 from bot.publishing import Publisher, PublishResult, status_reply
 from bot.reply import Reply
-from bot.store import Store, utcnow
+from bot.store import Store
 
 __all__ = [
     "LAST_SLOT_KEY",

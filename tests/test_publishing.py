@@ -457,7 +457,7 @@ async def test_publish_and_status_commands(world: App, ctx: Callable[..., Contex
 
 async def test_store_timestamps_compare_as_text() -> None:
     # not_before is compared as text in SQL: fixed-width UTC timestamps must sort like times
-    from bot.store import _ts
+    from bot.store.sqlite import _ts
 
     early = dt.datetime(2026, 1, 1, 9, 5, tzinfo=dt.UTC)
     assert (

@@ -1,11 +1,7 @@
-"""Everything the bot remembers: subscribers, their subscriptions, registered channels, and the
-delivery outbox, in SQLite through aiosqlite.
+"""The default :class:`~bot.store.Store`: SQLite through aiosqlite.
 
-The schema is versioned: :data:`MIGRATIONS` is an append-only list of plain-SQL steps applied at
-open, each in its own transaction, and recorded in ``schema_migrations``. SQL stays portable
-(no SQLite-only syntax outside pragmas and ``BEGIN IMMEDIATE``) so a PostgreSQL implementation
-of :class:`Store` can follow. All shared state lives here, so several processes can share one
-database file (WAL mode, busy timeout).
+All shared state lives here, so several processes can share one database file (WAL mode, busy
+timeout); the schema comes from :mod:`bot.store.migrations`.
 """
 
 from __future__ import annotations
@@ -15,333 +11,38 @@ import contextlib
 import datetime as dt
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
-__all__ = [
-    "MAX_SUBSCRIPTIONS",
-    "MIGRATIONS",
-    "Channel",
-    "Delivery",
-    "DeliveryKind",
-    "DeliveryStatus",
-    "PlannedDelivery",
-    "Publication",
-    "PublicationOutcome",
-    "SQLiteStore",
-    "Store",
-    "SubscribeOutcome",
-    "Subscription",
-    "SubscriptionKind",
-    "Target",
-    "utcnow",
-]
-
-MAX_SUBSCRIPTIONS = 25
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: readers, their subscriptions, registered channels, publications and the outbox.
-    """
-    CREATE TABLE subscribers (
-        id INTEGER PRIMARY KEY,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1,
-        inactive_reason TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (platform, user_id)
-    );
-    CREATE TABLE subscriptions (
-        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL CHECK (kind IN ('topic', 'keyword')),
-        value TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (subscriber_id, kind, value)
-    );
-    CREATE TABLE channels (
-        id INTEGER PRIMARY KEY,
-        platform TEXT NOT NULL,
-        chat_id TEXT NOT NULL,
-        thread_id TEXT NOT NULL DEFAULT '',
-        title TEXT,
-        registered_by TEXT,
-        active INTEGER NOT NULL DEFAULT 1,
-        inactive_reason TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (platform, chat_id, thread_id)
-    );
-    CREATE TABLE publications (
-        issue_number INTEGER PRIMARY KEY,
-        trigger TEXT NOT NULL,
-        planned INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        reported_at TEXT
-    );
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        issue_number INTEGER NOT NULL REFERENCES publications(issue_number),
-        platform TEXT NOT NULL,
-        target TEXT NOT NULL,
-        thread_id TEXT NOT NULL DEFAULT '',
-        kind TEXT NOT NULL CHECK (kind IN ('channel', 'digest', 'report')),
-        payload TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'claimed', 'sent', 'failed', 'gone')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        not_before TEXT NOT NULL,
-        claimed_by TEXT,
-        claimed_at TEXT,
-        message_ids TEXT,
-        error TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (issue_number, platform, target, thread_id, kind)
-    );
-    CREATE INDEX outbox_due ON outbox (platform, status, not_before);
-    CREATE TABLE continuations (
-        key TEXT PRIMARY KEY,
-        command TEXT NOT NULL,
-        page INTEGER NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
+from bot.model import (
+    BASELINE,
+    MAX_SUBSCRIPTIONS,
+    Channel,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    PlannedDelivery,
+    Publication,
+    PublicationOutcome,
+    SubscribeOutcome,
+    Subscription,
+    SubscriptionKind,
+    Target,
+    Unreachable,
+    utcnow,
 )
+from bot.store.migrations import MIGRATIONS, statements
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+__all__ = ["SQLiteStore"]
 
 
 def _ts(moment: dt.datetime | None = None) -> str:
     """Timestamps are ISO-8601 UTC text with fixed width, so they sort and compare as strings."""
     return (moment or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class SubscriptionKind(StrEnum):
-    TOPIC = "topic"
-    KEYWORD = "keyword"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    kind: SubscriptionKind
-    value: str
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a message goes: a chat (and a thread/topic in it) on one platform.
-
-    ``direct`` marks a reader's private conversation, addressed by their *user* id: Telegram uses
-    the same number for both, Discord has to open a DM channel first.
-    """
-
-    platform: str
-    chat_id: str
-    thread_id: str = ""
-    direct: bool = False
-
-    @classmethod
-    def user(cls, platform: str, user_id: str) -> Target:
-        return cls(platform, user_id, direct=True)
-
-    def __str__(self) -> str:
-        where = f"{self.platform}:{'user ' if self.direct else ''}{self.chat_id}"
-        return where + (f"/{self.thread_id}" if self.thread_id else "")
-
-
-@dataclass(frozen=True)
-class Channel:
-    target: Target
-    title: str | None
-    registered_by: str | None
-    active: bool
-    inactive_reason: str | None
-
-
-@dataclass(frozen=True)
-class SubscribeOutcome:
-    added: tuple[Subscription, ...]
-    already: tuple[Subscription, ...]
-    refused: tuple[Subscription, ...]  # over the limit
-    total: int
-
-
-class DeliveryKind(StrEnum):
-    """What an outbox row sends."""
-
-    CHANNEL = "channel"  # the whole issue, to a registered chat, channel or thread
-    DIGEST = "digest"  # the items matching a reader's subscriptions, by direct message
-    REPORT = "report"  # the operators' summary once a publication is delivered
-
-    @property
-    def direct(self) -> bool:
-        return self is not DeliveryKind.CHANNEL
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # waiting (``not_before`` says from when)
-    CLAIMED = "claimed"  # a dispatcher is sending it
-    SENT = "sent"
-    FAILED = "failed"  # refused, or transient errors exhausted the attempts; ``error`` says why
-    GONE = "gone"  # the destination is gone (blocked, kicked, deleted) and was deactivated
-
-
-#: The trigger of a publication that only marks where a fresh database starts: nothing is sent.
-BASELINE = "baseline"
-
-
-@dataclass(frozen=True)
-class PlannedDelivery:
-    """One message to send for a publication."""
-
-    target: Target
-    kind: DeliveryKind
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """An outbox row claimed by a dispatcher (``claimed_by``)."""
-
-    id: int
-    issue_number: int
-    target: Target
-    kind: DeliveryKind
-    payload: Mapping[str, Any]
-    attempts: int
-    claimed_by: str
-    sent: tuple[str, ...] = ()  # messages earlier attempts delivered (a reply cut off midway)
-
-
-@dataclass(frozen=True)
-class Unreachable:
-    """A delivery that went nowhere, and why (the platform's words)."""
-
-    target: Target
-    kind: DeliveryKind
-    status: DeliveryStatus
-    error: str
-
-
-@dataclass(frozen=True)
-class Publication:
-    """A published issue and where its deliveries stand (reports not counted)."""
-
-    issue_number: int
-    trigger: str
-    planned: int
-    created_at: str
-    reported_at: str | None
-    counts: Mapping[str, Mapping[DeliveryStatus, int]]  # platform → status → rows
-
-    @property
-    def baseline(self) -> bool:
-        return self.trigger == BASELINE
-
-    @property
-    def done(self) -> bool:
-        return not any(
-            n
-            for by_status in self.counts.values()
-            for status, n in by_status.items()
-            if status in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)
-        )
-
-    def total(self, status: DeliveryStatus) -> int:
-        return sum(by_status.get(status, 0) for by_status in self.counts.values())
-
-
-@dataclass(frozen=True)
-class PublicationOutcome:
-    publication: Publication
-    unreachable: tuple[Unreachable, ...]  # failed or gone, in outbox order
-
-
-class Store(Protocol):
-    """What the bot needs from storage; :class:`SQLiteStore` is the default implementation."""
-
-    async def close(self) -> None: ...
-    async def subscribe(
-        self, platform: str, user_id: str, wanted: Sequence[Subscription], *, limit: int = ...
-    ) -> SubscribeOutcome: ...
-    async def unsubscribe(
-        self, platform: str, user_id: str, unwanted: Sequence[Subscription]
-    ) -> list[Subscription]: ...
-    async def unsubscribe_all(self, platform: str, user_id: str) -> int: ...
-    async def subscriptions(self, platform: str, user_id: str) -> list[Subscription]: ...
-    async def subscribers_with_subscriptions(
-        self, platform: str | None = None
-    ) -> dict[tuple[str, str], list[Subscription]]: ...
-    async def set_subscriber_active(
-        self, platform: str, user_id: str, active: bool, reason: str | None = None
-    ) -> bool: ...
-    async def register_channel(
-        self, target: Target, *, title: str | None, registered_by: str | None
-    ) -> bool: ...
-    async def unregister_channel(self, target: Target) -> bool: ...
-    async def channels(
-        self, platform: str | None = None, *, active_only: bool = True
-    ) -> list[Channel]: ...
-    async def set_channel_active(
-        self, target: Target, active: bool, reason: str | None = None
-    ) -> bool: ...
-    async def migrate_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> int: ...
-    async def mark_unreachable(
-        self, target: Target, reason: str, *, thread_only: bool = False
-    ) -> None: ...
-    async def create_publication(
-        self,
-        issue_number: int,
-        trigger: str,
-        deliveries: Sequence[PlannedDelivery],
-        *,
-        replace_baseline: bool = False,
-    ) -> bool: ...
-    async def latest_published(self) -> int | None: ...
-    async def publication(self, issue_number: int) -> Publication | None: ...
-    async def publications(self, limit: int = 10) -> list[Publication]: ...
-    async def claim_deliveries(
-        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
-    ) -> list[Delivery]: ...
-    async def release_claims(
-        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
-    ) -> int: ...
-    async def next_due(self, platform: str) -> dt.datetime | None: ...
-    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool: ...
-    async def mark_failed(self, delivery: Delivery, error: str) -> bool: ...
-    async def retry_delivery(
-        self,
-        delivery: Delivery,
-        not_before: dt.datetime,
-        error: str,
-        *,
-        count_attempt: bool,
-        sent: Sequence[str] = (),
-    ) -> bool: ...
-    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool: ...
-    async def unreported_publications(self) -> list[int]: ...
-    async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]: ...
-    async def publication_outcome(self, issue_number: int) -> PublicationOutcome | None: ...
-    async def record_report(
-        self, issue_number: int, deliveries: Sequence[PlannedDelivery]
-    ) -> bool: ...
-    async def save_continuation(self, command: str, page: int) -> str: ...
-    async def load_continuation(self, key: str) -> tuple[str, int] | None: ...
-    async def get_meta(self, key: str) -> str | None: ...
-    async def set_meta(self, key: str, value: str) -> None: ...
 
 
 class SQLiteStore:
@@ -411,7 +112,7 @@ class SQLiteStore:
             )
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
             async with self.transaction() as db:
-                for statement in _statements(script):
+                for statement in statements(script):
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
@@ -1049,8 +750,3 @@ class SQLiteStore:
         async with self.transaction() as db:
             await db.execute("DELETE FROM meta WHERE key = ?", (key,))
             await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-
-def _statements(script: str) -> Iterable[str]:
-    """Split a migration into statements (migrations contain no semicolons inside literals)."""
-    return (s.strip() for s in script.split(";") if s.strip())

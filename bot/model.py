@@ -1,0 +1,181 @@
+"""The domain's shared vocabulary: readers, their subscriptions, destinations, the outbox.
+
+Store, publishing, commands and adapters all speak in these types, so they live apart from any of
+them (and import nothing of the project): a store backend, the planner or an adapter can change
+without the others following.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "BASELINE",
+    "MAX_SUBSCRIPTIONS",
+    "Channel",
+    "Delivery",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "PlannedDelivery",
+    "Publication",
+    "PublicationOutcome",
+    "SubscribeOutcome",
+    "Subscription",
+    "SubscriptionKind",
+    "Target",
+    "Unreachable",
+    "utcnow",
+]
+
+#: How many topics and keywords one reader may follow.
+MAX_SUBSCRIPTIONS = 25
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware in UTC: the one clock stores and publishing default to."""
+    return dt.datetime.now(dt.UTC)
+
+
+class SubscriptionKind(StrEnum):
+    TOPIC = "topic"
+    KEYWORD = "keyword"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    kind: SubscriptionKind
+    value: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: a chat (and a thread/topic in it) on one platform.
+
+    ``direct`` marks a reader's private conversation, addressed by their *user* id: Telegram uses
+    the same number for both, Discord has to open a DM channel first.
+    """
+
+    platform: str
+    chat_id: str
+    thread_id: str = ""
+    direct: bool = False
+
+    @classmethod
+    def user(cls, platform: str, user_id: str) -> Target:
+        return cls(platform, user_id, direct=True)
+
+    def __str__(self) -> str:
+        where = f"{self.platform}:{'user ' if self.direct else ''}{self.chat_id}"
+        return where + (f"/{self.thread_id}" if self.thread_id else "")
+
+
+@dataclass(frozen=True)
+class Channel:
+    target: Target
+    title: str | None
+    registered_by: str | None
+    active: bool
+    inactive_reason: str | None
+
+
+@dataclass(frozen=True)
+class SubscribeOutcome:
+    added: tuple[Subscription, ...]
+    already: tuple[Subscription, ...]
+    refused: tuple[Subscription, ...]  # over the limit
+    total: int
+
+
+class DeliveryKind(StrEnum):
+    """What an outbox row sends."""
+
+    CHANNEL = "channel"  # the whole issue, to a registered chat, channel or thread
+    DIGEST = "digest"  # the items matching a reader's subscriptions, by direct message
+    REPORT = "report"  # the operators' summary once a publication is delivered
+
+    @property
+    def direct(self) -> bool:
+        return self is not DeliveryKind.CHANNEL
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting (``not_before`` says from when)
+    CLAIMED = "claimed"  # a dispatcher is sending it
+    SENT = "sent"
+    FAILED = "failed"  # refused, or transient errors exhausted the attempts; ``error`` says why
+    GONE = "gone"  # the destination is gone (blocked, kicked, deleted) and was deactivated
+
+
+#: The trigger of a publication that only marks where a fresh database starts: nothing is sent.
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One message to send for a publication."""
+
+    target: Target
+    kind: DeliveryKind
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox row claimed by a dispatcher (``claimed_by``)."""
+
+    id: int
+    issue_number: int
+    target: Target
+    kind: DeliveryKind
+    payload: Mapping[str, Any]
+    attempts: int
+    claimed_by: str
+    sent: tuple[str, ...] = ()  # messages earlier attempts delivered (a reply cut off midway)
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """A delivery that went nowhere, and why (the platform's words)."""
+
+    target: Target
+    kind: DeliveryKind
+    status: DeliveryStatus
+    error: str
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A published issue and where its deliveries stand (reports not counted)."""
+
+    issue_number: int
+    trigger: str
+    planned: int
+    created_at: str
+    reported_at: str | None
+    counts: Mapping[str, Mapping[DeliveryStatus, int]]  # platform → status → rows
+
+    @property
+    def baseline(self) -> bool:
+        return self.trigger == BASELINE
+
+    @property
+    def done(self) -> bool:
+        return not any(
+            n
+            for by_status in self.counts.values()
+            for status, n in by_status.items()
+            if status in (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)
+        )
+
+    def total(self, status: DeliveryStatus) -> int:
+        return sum(by_status.get(status, 0) for by_status in self.counts.values())
+
+
+@dataclass(frozen=True)
+class PublicationOutcome:
+    publication: Publication
+    unreachable: tuple[Unreachable, ...]  # failed or gone, in outbox order

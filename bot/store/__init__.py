@@ -1,0 +1,62 @@
+"""Everything the bot remembers: readers, subscriptions, channels, publications, the outbox.
+
+The public names: the protocols a backend implements (:class:`Store`, made of one protocol per
+concern), :class:`SQLiteStore` (the default backend) and, for callers' convenience, the domain
+types of :mod:`bot.model` they take and return.
+"""
+
+from bot.model import (
+    BASELINE,
+    MAX_SUBSCRIPTIONS,
+    Channel,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    PlannedDelivery,
+    Publication,
+    PublicationOutcome,
+    SubscribeOutcome,
+    Subscription,
+    SubscriptionKind,
+    Target,
+    Unreachable,
+    utcnow,
+)
+from bot.store.migrations import MIGRATIONS
+from bot.store.protocols import (
+    Channels,
+    Continuations,
+    KeyValue,
+    Outbox,
+    Publications,
+    Store,
+    Subscriptions,
+)
+from bot.store.sqlite import SQLiteStore
+
+__all__ = [
+    "BASELINE",
+    "MAX_SUBSCRIPTIONS",
+    "MIGRATIONS",
+    "Channel",
+    "Channels",
+    "Continuations",
+    "Delivery",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "KeyValue",
+    "Outbox",
+    "PlannedDelivery",
+    "Publication",
+    "PublicationOutcome",
+    "Publications",
+    "SQLiteStore",
+    "Store",
+    "SubscribeOutcome",
+    "Subscription",
+    "SubscriptionKind",
+    "Subscriptions",
+    "Target",
+    "Unreachable",
+    "utcnow",
+]

@@ -1,0 +1,91 @@
+"""The store's schema as an append-only list of plain-SQL steps.
+
+Each step is applied at open in its own transaction and recorded in ``schema_migrations``. SQL
+stays portable (no SQLite-only syntax outside pragmas and ``BEGIN IMMEDIATE``) so another
+backend can apply the same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["MIGRATIONS", "statements"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: readers, their subscriptions, registered channels, publications and the outbox.
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        inactive_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (platform, user_id)
+    );
+    CREATE TABLE subscriptions (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('topic', 'keyword')),
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, kind, value)
+    );
+    CREATE TABLE channels (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL DEFAULT '',
+        title TEXT,
+        registered_by TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        inactive_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (platform, chat_id, thread_id)
+    );
+    CREATE TABLE publications (
+        issue_number INTEGER PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        planned INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        reported_at TEXT
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        issue_number INTEGER NOT NULL REFERENCES publications(issue_number),
+        platform TEXT NOT NULL,
+        target TEXT NOT NULL,
+        thread_id TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL CHECK (kind IN ('channel', 'digest', 'report')),
+        payload TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'claimed', 'sent', 'failed', 'gone')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT,
+        message_ids TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (issue_number, platform, target, thread_id, kind)
+    );
+    CREATE INDEX outbox_due ON outbox (platform, status, not_before);
+    CREATE TABLE continuations (
+        key TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        page INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+
+def statements(script: str) -> Iterable[str]:
+    """Split a migration into statements (migrations contain no semicolons inside literals)."""
+    return (s.strip() for s in script.split(";") if s.strip())

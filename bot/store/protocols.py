@@ -1,0 +1,226 @@
+"""What the bot needs from storage, split by concern.
+
+Each protocol is one job: a part of the bot asks only for the part of the store it uses (the
+scheduler a :class:`KeyValue`, adapters :class:`Continuations`), and a backend implements them
+all as :class:`Store`. :class:`~bot.store.sqlite.SQLiteStore` is the default; a PostgreSQL
+backend is another class with the same methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.model import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    PlannedDelivery,
+    Publication,
+    PublicationOutcome,
+    SubscribeOutcome,
+    Subscription,
+    Target,
+)
+
+__all__ = [
+    "Channels",
+    "Continuations",
+    "KeyValue",
+    "Outbox",
+    "Publications",
+    "Store",
+    "Subscriptions",
+]
+
+
+class Subscriptions(Protocol):
+    """Readers and the topics and keywords they follow: what digests are planned from."""
+
+    async def subscribe(
+        self, platform: str, user_id: str, wanted: Sequence[Subscription], *, limit: int = ...
+    ) -> SubscribeOutcome:
+        """Add subscriptions idempotently, never beyond ``limit`` in all; reactivates the reader."""
+        ...
+
+    async def unsubscribe(
+        self, platform: str, user_id: str, unwanted: Sequence[Subscription]
+    ) -> list[Subscription]:
+        """Remove these subscriptions; returns those that were there."""
+        ...
+
+    async def unsubscribe_all(self, platform: str, user_id: str) -> int:
+        """Remove every subscription of a reader; returns how many there were."""
+        ...
+
+    async def subscriptions(self, platform: str, user_id: str) -> list[Subscription]:
+        """A reader's subscriptions, oldest first."""
+        ...
+
+    async def subscribers_with_subscriptions(
+        self, platform: str | None = None
+    ) -> dict[tuple[str, str], list[Subscription]]:
+        """Every active reader with at least one subscription, keyed by (platform, user id)."""
+        ...
+
+    async def set_subscriber_active(
+        self, platform: str, user_id: str, active: bool, reason: str | None = None
+    ) -> bool:
+        """Mark a reader reachable again (unblocked) or not; ``False`` if unknown."""
+        ...
+
+
+class Channels(Protocol):
+    """Chats, channels and threads registered for the weekly post, and what became of them."""
+
+    async def register_channel(
+        self, target: Target, *, title: str | None, registered_by: str | None
+    ) -> bool:
+        """Register (or reactivate) a destination; ``False`` if it already was active."""
+        ...
+
+    async def unregister_channel(self, target: Target) -> bool:
+        """Remove a registration; ``False`` if there was none."""
+        ...
+
+    async def channels(
+        self, platform: str | None = None, *, active_only: bool = True
+    ) -> list[Channel]:
+        """Registered destinations, in registration order."""
+        ...
+
+    async def set_channel_active(
+        self, target: Target, active: bool, reason: str | None = None
+    ) -> bool:
+        """Mark a chat (every thread registered in it) active or not."""
+        ...
+
+    async def migrate_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> int:
+        """Move a chat's registrations and pending rows to its new id; returns registrations moved."""
+        ...
+
+    async def mark_unreachable(
+        self, target: Target, reason: str, *, thread_only: bool = False
+    ) -> None:
+        """A destination is gone: deactivate it and settle what the outbox still holds for it."""
+        ...
+
+
+class Publications(Protocol):
+    """Which issues were published, and how their deliveries stand."""
+
+    async def create_publication(
+        self,
+        issue_number: int,
+        trigger: str,
+        deliveries: Sequence[PlannedDelivery],
+        *,
+        replace_baseline: bool = False,
+    ) -> bool:
+        """Record a publication and its outbox rows in one transaction; ``False`` if it existed."""
+        ...
+
+    async def latest_published(self) -> int | None:
+        """The highest issue number published (or taken as the baseline)."""
+        ...
+
+    async def publication(self, issue_number: int) -> Publication | None:
+        """One publication with its delivery counts, if the issue was published."""
+        ...
+
+    async def publications(self, limit: int = 10) -> list[Publication]:
+        """The newest ``limit`` publications, newest first."""
+        ...
+
+    async def unreported_publications(self) -> list[int]:
+        """Finished publications whose operators' report is not written yet."""
+        ...
+
+    async def publication_outcome(self, issue_number: int) -> PublicationOutcome | None:
+        """A publication with every delivery that failed or went nowhere."""
+        ...
+
+    async def record_report(self, issue_number: int, deliveries: Sequence[PlannedDelivery]) -> bool:
+        """Queue a finished publication's report rows and mark it reported, exactly once."""
+        ...
+
+
+class Outbox(Protocol):
+    """The delivery queue dispatchers drain: claims with leases, outcomes recorded per row."""
+
+    async def claim_deliveries(
+        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+    ) -> list[Delivery]:
+        """Atomically take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first."""
+        ...
+
+    async def release_claims(
+        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+    ) -> int:
+        """Put ``worker``'s claims, or claims older than ``older_than``, back to pending."""
+        ...
+
+    async def next_due(self, platform: str) -> dt.datetime | None:
+        """When the earliest pending row of ``platform`` falls due (``None``: nothing pending)."""
+        ...
+
+    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
+        """Record a delivered row; ``False`` if it was no longer ours (its claim expired)."""
+        ...
+
+    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
+        """Record a row that will never be sent, and why."""
+        ...
+
+    async def retry_delivery(
+        self,
+        delivery: Delivery,
+        not_before: dt.datetime,
+        error: str,
+        *,
+        count_attempt: bool,
+        sent: Sequence[str] = (),
+    ) -> bool:
+        """Back to pending until ``not_before``, keeping the messages already ``sent``."""
+        ...
+
+    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
+        """Settle a row whose destination is gone and deactivate that destination, at once."""
+        ...
+
+    async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
+        """platform → status → rows, over the whole outbox."""
+        ...
+
+
+class Continuations(Protocol):
+    """Long command lines behind short keys, for "More" buttons whose payload is small."""
+
+    async def save_continuation(self, command: str, page: int) -> str:
+        """Keep ``command`` and ``page`` under a new short key; returns the key."""
+        ...
+
+    async def load_continuation(self, key: str) -> tuple[str, int] | None:
+        """The command line and page saved under ``key`` (``None``: unknown or expired)."""
+        ...
+
+
+class KeyValue(Protocol):
+    """Small named values the bot remembers across restarts (the last slot, a sync hash)."""
+
+    async def get_meta(self, key: str) -> str | None:
+        """The value under ``key``, if any."""
+        ...
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set (or replace) the value under ``key``."""
+        ...
+
+
+class Store(Subscriptions, Channels, Publications, Outbox, Continuations, KeyValue, Protocol):
+    """Everything the bot keeps, from one backend; what :class:`~bot.app.App` is typed on."""
+
+    async def close(self) -> None:
+        """Release the connection; the store is unusable afterwards."""
+        ...
