@@ -1,39 +1,12 @@
-"""The contract between the core and a platform.
+"""The contract between the core and a platform, for adapter authors.
 
-An adapter turns platform events into :class:`bot.commands.Context` + command calls, and
-:class:`bot.reply.Reply` objects into platform messages. It contains no business logic: what to
-answer is decided by :mod:`bot.commands`, what to publish by :mod:`bot.publishing`.
+:class:`Adapter` is defined by the core (:mod:`bot.platform`), which types on it without ever
+importing an adapter; an adapter package implements it and the entry point (:mod:`bot.cli`)
+hands it to the app.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-from bot.delivery import Limits
-from bot.model import Target
-from bot.reply import Reply
+from bot.platform import Adapter
 
 __all__ = ["Adapter"]
-
-
-@runtime_checkable
-class Adapter(Protocol):
-    """A running connection to one platform."""
-
-    platform: str
-    limits: Limits
-
-    async def start(self) -> None:
-        """Connect and start handling commands; return once running."""
-
-    async def stop(self) -> None:
-        """Disconnect cleanly; safe to call twice."""
-
-    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
-        """Deliver ``reply`` to ``target`` (split as the platform needs); return the message ids.
-
-        ``skip``: leave out the first messages of the split (an earlier attempt delivered them).
-        Raises the errors of :mod:`bot.delivery`, never a platform's own exceptions; one raised
-        after some messages went out carries their ids in ``sent``.
-        """
-        ...

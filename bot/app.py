@@ -11,20 +11,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, build_registry
 from bot.config import Settings
+from bot.platform import Adapter
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply, Tone
-from bot.scheduler import WeeklyPublisher, configured_schedule
+from bot.scheduler import WeeklyPublisher
 from bot.store import SQLiteStore, Store
-
-if TYPE_CHECKING:
-    from adapters.base import Adapter
 
 __all__ = ["App", "serve"]
 
@@ -44,8 +42,14 @@ class App:
     _publishing: list[asyncio.Task[Any]] = field(default_factory=list)  # of _tasks: stop first
 
     @classmethod
-    async def create(cls, settings: Settings | None = None) -> App:
-        """Load content and open the store. Raises ContentErrors if the content is broken at start."""
+    async def create(
+        cls, settings: Settings | None = None, *, local_platforms: Collection[str] = ()
+    ) -> App:
+        """Load content and open the store. Raises ContentErrors if the content is broken at start.
+
+        ``local_platforms``: platforms that live inside this process only (the entry point knows
+        them: the terminal shell), never published to.
+        """
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
         store = await SQLiteStore.open(settings.database)
@@ -61,7 +65,7 @@ class App:
             archive=archive,
             store=store,
             registry=build_registry(),
-            publisher=Publisher(archive, store, settings),
+            publisher=Publisher(archive, store, settings, local_platforms=local_platforms),
         )
         app.publisher.on_publish = app.wake_dispatchers
         return app
@@ -81,7 +85,7 @@ class App:
 
     def schedule_publishing(self) -> WeeklyPublisher | None:
         """Publish at the weekly slot (and catch up on a missed one), unless scheduling is off."""
-        schedule = configured_schedule(self.settings)
+        schedule = self.settings.schedule()
         if schedule is None:
             log.info("scheduled publishing is off (DLW_PUBLISH_SCHEDULE=off)")
             return None
@@ -163,29 +167,22 @@ def _log_crash(task: asyncio.Task[Any]) -> None:
         log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
 
 
-def platform_adapters(app: App) -> list[Adapter]:
-    """An adapter for every platform with a token configured."""
-    adapters: list[Adapter] = []
-    if app.settings.telegram_token is not None:
-        from adapters.telegram_bot import TelegramAdapter
-
-        adapters.append(TelegramAdapter(app))
-    if app.settings.discord_token is not None:
-        from adapters.discord_bot import DiscordAdapter
-
-        adapters.append(DiscordAdapter(app))
-    return adapters
-
-
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    """Run every configured platform until SIGINT/SIGTERM (or ``stop``), then shut down cleanly."""
+async def serve(
+    settings: Settings,
+    platforms: Callable[[App], Sequence[Adapter]],
+    *,
+    local_platforms: Collection[str] = (),
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the adapters ``platforms`` builds for the app until SIGINT/SIGTERM (or ``stop``),
+    then shut down cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    app = await App.create(settings)
-    adapters = platform_adapters(app)
+    app = await App.create(settings, local_platforms=local_platforms)
+    adapters = platforms(app)
     started: list[Adapter] = []
     try:
         app.watch_content()

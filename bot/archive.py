@@ -22,8 +22,8 @@ from pathlib import Path
 from bot.content.loader import ContentError, ContentErrors, LoadedContent, load_content
 from bot.content.models import Issue, Item, Section
 from bot.content.sections import SECTION_ALIASES
+from bot.content.topics import Taxonomy, Topic, normalize
 from bot.errors import DlwError
-from bot.topics import Taxonomy, Topic, normalize
 
 __all__ = [
     "MAX_QUERY_CHARS",

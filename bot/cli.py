@@ -28,10 +28,31 @@ from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.platform import Adapter
 
-__all__ = ["main"]
+__all__ = ["LOCAL_PLATFORMS", "main", "platform_adapters"]
 
 log = logging.getLogger("bot")
+
+# The composition root: the only module of bot/ that knows which platforms exist. A new platform
+# is an adapter package plus its line in platform_adapters() (and _no_platforms()).
+
+#: Platforms that only exist inside one process (the terminal shell): nothing is published there.
+LOCAL_PLATFORMS = frozenset({"console"})
+
+
+def platform_adapters(app: App) -> list[Adapter]:
+    """An adapter for every platform with a token configured."""
+    adapters: list[Adapter] = []
+    if app.settings.telegram_token is not None:
+        from adapters.telegram_bot import TelegramAdapter
+
+        adapters.append(TelegramAdapter(app))
+    if app.settings.discord_token is not None:
+        from adapters.discord_bot import DiscordAdapter
+
+        adapters.append(DiscordAdapter(app))
+    return adapters
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,7 +159,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.content.loader import ContentErrors
 
     try:
-        return asyncio.run(serve(settings))
+        return asyncio.run(serve(settings, platform_adapters, local_platforms=LOCAL_PLATFORMS))
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
         return 1
@@ -150,7 +171,7 @@ def _with_app(settings: Settings, body: Callable[[App], Awaitable[int]]) -> int:
     from bot.content.loader import ContentErrors
 
     async def go() -> int:
-        app = await App.create(settings)
+        app = await App.create(settings, local_platforms=LOCAL_PLATFORMS)
         try:
             return await body(app)
         finally:
@@ -238,7 +259,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> int:
         store = await SQLiteStore.open(settings.database)
         try:
-            reply = await publishing_status(store, settings)
+            reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
         finally:
             await store.close()
         Console().print(render(reply))

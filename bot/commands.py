@@ -25,13 +25,13 @@ from typing import Any, Protocol
 from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
+from bot.content.topics import normalize
 from bot.errors import DlwError
 from bot.model import MAX_SUBSCRIPTIONS, Subscription, SubscriptionKind, Target
 from bot.publishing import Publisher, channel_reply
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
 from bot.scheduler import publishing_status
 from bot.store import Store
-from bot.topics import normalize
 from bot.views import issue_reply, search_reply, section_reply
 
 __all__ = [
@@ -914,4 +914,8 @@ def _declare(r: CommandRegistry) -> None:
         permission=Permission.OPERATOR,
     )
     async def status(ctx: Context) -> Reply:
-        return await publishing_status(ctx.services.store, ctx.services.settings)
+        return await publishing_status(
+            ctx.services.store,
+            ctx.services.settings,
+            local_platforms=ctx.services.publisher.local_platforms,
+        )

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.schedule import Schedule, ScheduleError
+
 __all__ = ["Settings", "bundled_content_dir"]
 
 
@@ -98,18 +100,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_schedule(self) -> Settings:
-        if self.publish_schedule.strip().lower() not in ("", "off"):
-            from bot.scheduler import Schedule, ScheduleError
-
-            try:
-                Schedule.parse(self.publish_schedule, self.timezone)
-            except ScheduleError as exc:
-                raise ValueError(f"DLW_PUBLISH_SCHEDULE / DLW_TIMEZONE: {exc}") from None
+        try:
+            self.schedule()
+        except ScheduleError as exc:
+            raise ValueError(f"DLW_PUBLISH_SCHEDULE / DLW_TIMEZONE: {exc}") from None
         return self
 
     @property
     def scheduled(self) -> bool:
         return self.publish_schedule.strip().lower() not in ("", "off")
+
+    def schedule(self) -> Schedule | None:
+        """The weekly slot asked for, or ``None`` when scheduled publishing is off."""
+        if not self.scheduled:
+            return None
+        return Schedule.parse(self.publish_schedule, self.timezone)
 
     def is_admin(self, platform: str, user_id: str) -> bool:
         return f"{platform}:{user_id}" in self.admins

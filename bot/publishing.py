@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,7 +58,6 @@ from bot.views import digest_reply, issue_reply
 
 __all__ = [
     "CHANNEL_FOOTER",
-    "LOCAL_PLATFORMS",
     "Dispatcher",
     "Plan",
     "PublishResult",
@@ -76,8 +75,6 @@ CHANNEL_FOOTER = (
     "Deep Learning Weekly bot: /section papers for one section, /search anything, "
     "/subscribe a topic to get its stories by direct message."
 )
-#: Platforms that only exist inside one process (the terminal shell): nothing is published there.
-LOCAL_PLATFORMS = frozenset({"console"})
 #: A report lists at most this many unreachable destinations (the rest: ``dlw-bot status``).
 REPORT_LIST_LIMIT = 25
 
@@ -135,6 +132,8 @@ class Publisher:
     """Plans publications into the store and renders outbox rows back into replies.
 
     Holds no state of its own beyond references: every process may have one.
+    ``local_platforms`` only exist inside one process (the entry point names them: the terminal
+    shell): their readers and chats are never published to.
     """
 
     def __init__(
@@ -144,10 +143,12 @@ class Publisher:
         settings: Settings,
         *,
         on_publish: Callable[[], None] | None = None,
+        local_platforms: Collection[str] = (),
     ) -> None:
         self.archive = archive
         self.store = store
         self.settings = settings
+        self.local_platforms = frozenset(local_platforms)
         self.on_publish = on_publish  # wakes this process's dispatchers
         self._reload_lock = asyncio.Lock()
         self._reloaded_for: set[int] = set()
@@ -156,12 +157,12 @@ class Publisher:
         """Every delivery publishing ``issue`` would make, from the store's current state."""
         deliveries: list[PlannedDelivery] = []
         for channel in await self.store.channels(active_only=True):
-            if channel.target.platform not in LOCAL_PLATFORMS:
+            if channel.target.platform not in self.local_platforms:
                 deliveries.append(PlannedDelivery(channel.target, DeliveryKind.CHANNEL))
         readers = await self.store.subscribers_with_subscriptions()
         matcher = _DigestMatcher(self.archive.archive, issue)
         for (platform, user_id), subscriptions in readers.items():
-            if platform in LOCAL_PLATFORMS:
+            if platform in self.local_platforms:
                 continue
             items = matcher.match(subscriptions)
             if items:
@@ -303,7 +304,7 @@ class Publisher:
         targets: list[Target] = []
         for entry in self.settings.admins:
             platform, _, user_id = entry.partition(":")
-            if platform not in LOCAL_PLATFORMS:
+            if platform not in self.local_platforms:
                 targets.append(Target.user(platform, user_id))
         return targets
 
@@ -439,7 +440,12 @@ def format_counts(counts: Mapping[str, Mapping[DeliveryStatus, int]]) -> str:
 
 
 async def status_reply(
-    store: Store, *, schedule: str | None, next_slot: dt.datetime | None, limit: int = 10
+    store: Store,
+    *,
+    schedule: str | None,
+    next_slot: dt.datetime | None,
+    local_platforms: Collection[str] = (),
+    limit: int = 10,
 ) -> Reply:
     """Where publishing stands: the schedule, the audience, recent publications, the outbox."""
     blocks: list[Block] = []
@@ -456,7 +462,7 @@ async def status_reply(
         f"{platform}: {_plural(channels[platform], 'channel')}, "
         f"{_plural(readers[platform], 'reader')} with subscriptions"
         for platform in sorted(set(channels) | set(readers))
-        if platform not in LOCAL_PLATFORMS
+        if platform not in local_platforms
     )
     blocks.append(
         Paragraph(f"Audience: {audience or 'no channel registered, no subscriptions yet'}.")

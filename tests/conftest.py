@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
+from bot.cli import LOCAL_PLATFORMS
 from bot.commands import ChatKind, Context
 from bot.config import Settings
 
@@ -45,7 +46,7 @@ def settings(content_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[App]:
-    application = await App.create(settings)
+    application = await App.create(settings, local_platforms=LOCAL_PLATFORMS)
     try:
         yield application
     finally:

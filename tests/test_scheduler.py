@@ -11,7 +11,8 @@ import yaml
 
 from bot.app import App
 from bot.config import Settings
-from bot.scheduler import LAST_SLOT_KEY, Schedule, ScheduleError, WeeklyPublisher
+from bot.schedule import Schedule, ScheduleError
+from bot.scheduler import LAST_SLOT_KEY, WeeklyPublisher
 
 UTC = dt.UTC
 

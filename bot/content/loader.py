@@ -3,7 +3,7 @@
 Layout::
 
     content/
-      topics.yaml          the taxonomy (bot.topics.TopicFile)
+      topics.yaml          the taxonomy (bot.content.topics.TopicFile)
       issues/0206.yaml     one file per issue (bot.content.models.Issue)
 
 Every problem is a :class:`ContentError` naming the file, the field path and the reason, so
@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.content.models import Issue
+from bot.content.topics import Taxonomy, TopicFile
 from bot.errors import DlwError
-from bot.topics import Taxonomy, TopicFile
 
 __all__ = ["ContentError", "ContentErrors", "LoadedContent", "check_content", "load_content"]
 

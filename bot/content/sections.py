@@ -7,7 +7,7 @@ those are found by their own name.
 
 from __future__ import annotations
 
-from bot.topics import normalize
+from bot.content.topics import normalize
 
 __all__ = ["CANONICAL_SECTIONS", "SECTION_ALIASES", "canonical_heading"]
 
