@@ -39,8 +39,7 @@ from pydantic import SecretStr  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from adapters.telegram_bot import TelegramAdapter  # noqa: E402
-from adapters.telegram_render import render_html  # noqa: E402
+from adapters.telegram import TelegramAdapter, TelegramSettings, render_html  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.commands import Context  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -74,9 +73,10 @@ async def serve_echo(api_url: str, token: str, stop: asyncio.Event) -> None:
 async def serve_dlw(api_url: str, token: str, stop: asyncio.Event) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dlw-bench-"))
     try:
-        app = await App.create(bench_settings(api_url, token, workdir))
+        app = await App.create(bench_settings(workdir))
         try:
-            adapter = TelegramAdapter(app, poll_timeout=10)
+            telegram = TelegramSettings(token=SecretStr(token), api_url=api_url, max_rate=100_000)
+            adapter = TelegramAdapter(app, telegram, poll_timeout=10)
             await adapter.start()
             await stop.wait()
             await adapter.stop()
@@ -86,13 +86,10 @@ async def serve_dlw(api_url: str, token: str, stop: asyncio.Event) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def bench_settings(api_url: str, token: str, workdir: Path) -> Settings:
+def bench_settings(workdir: Path) -> Settings:
     return Settings(
         content_dir=ROOT / "content",
         database=workdir / "bench.sqlite3",
-        telegram_token=SecretStr(token),
-        telegram_api_url=api_url,
-        telegram_max_rate=100_000,
     )
 
 

@@ -18,63 +18,79 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
 from bot.config import Settings
+from bot.errors import DlwError
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.platform import Adapter
 
-__all__ = ["LOCAL_PLATFORMS", "main", "platform_adapters"]
+__all__ = ["LOCAL_PLATFORMS", "Platforms", "main"]
 
 log = logging.getLogger("bot")
 
 # The composition root: the only module of bot/ that knows which platforms exist. A new platform
-# is an adapter package plus its line in platform_adapters() (and _no_platforms()).
+# is an adapter package plus its line in Platforms.
 
 #: Platforms that only exist inside one process (the terminal shell): nothing is published there.
 LOCAL_PLATFORMS = frozenset({"console"})
 
 
-def platform_adapters(app: App) -> list[Adapter]:
-    """An adapter for every platform with a token configured."""
-    adapters: list[Adapter] = []
-    if app.settings.telegram_token is not None:
-        from adapters.telegram_bot import TelegramAdapter
+@dataclass(frozen=True)
+class Platforms:
+    """Every platform the bot can serve, with its settings (``DLW_<PLATFORM>_*``)."""
 
-        adapters.append(TelegramAdapter(app))
-    if app.settings.discord_token is not None:
-        from adapters.discord_bot import DiscordAdapter
+    telegram: TelegramSettings
+    discord: DiscordSettings
 
-        adapters.append(DiscordAdapter(app))
-    return adapters
+    @property
+    def configured(self) -> bool:
+        """Whether any platform has a token (otherwise ``run`` is the shell)."""
+        return self.telegram.configured or self.discord.configured
+
+    def adapters(self, app: App) -> list[Adapter]:
+        """An adapter for every platform with a token configured."""
+        adapters: list[Adapter] = []
+        if self.telegram.configured:
+            from adapters.telegram import TelegramAdapter
+
+            adapters.append(TelegramAdapter(app, self.telegram))
+        if self.discord.configured:
+            from adapters.discord import DiscordAdapter
+
+            adapters.append(DiscordAdapter(app, self.discord))
+        return adapters
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            field = ".".join(str(p) for p in err["loc"])
-            where = f"DLW_{field.upper()}: " if field else ""
-            message = err["msg"].removeprefix("Value error, ")
-            print(f"configuration error: {where}{message}", file=sys.stderr)
+        settings = _load(Settings)
+        platforms = Platforms(telegram=_load(TelegramSettings), discord=_load(DiscordSettings))
+    except _BadConfiguration:
         return 2
     _setup_logging(
         settings.log_level,
         quiet=args.command in {"publish", "status"}
-        or (args.command in {None, "run", "shell"} and _no_platforms(settings)),
+        or (args.command in {None, "run", "shell"} and not platforms.configured),
     )
+    if args.command in {None, "run"}:
+        try:
+            return _run(settings, platforms)
+        except KeyboardInterrupt:
+            return 130
     handler = {
-        None: _run,
-        "run": _run,
         "shell": _shell,
         "validate": _validate,
         "import": _import,
@@ -86,6 +102,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(settings, args)
     except KeyboardInterrupt:
         return 130
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+class _BadConfiguration(DlwError):
+    """Settings that failed validation (already reported on stderr)."""
+
+
+def _load(model: type[_S]) -> _S:
+    """``model()`` from the environment, or every problem printed as ``DLW_NAME: reason``."""
+    try:
+        return model()
+    except ValidationError as exc:
+        prefix = str(model.model_config.get("env_prefix", ""))
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"])
+            where = f"{prefix}{field.upper()}: " if field else ""
+            message = err["msg"].removeprefix("Value error, ")
+            print(f"configuration error: {where}{message}", file=sys.stderr)
+        raise _BadConfiguration from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,15 +177,11 @@ def _setup_logging(level: str, *, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _no_platforms(settings: Settings) -> bool:
-    return settings.telegram_token is None and settings.discord_token is None
-
-
 # -- run / shell -------------------------------------------------------------------------
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
-    if _no_platforms(settings):
+def _run(settings: Settings, platforms: Platforms) -> int:
+    if not platforms.configured:
         Console(stderr=True).print(
             "[bold]No platform configured[/bold], so here is the console shell.\n"
             "To serve Telegram set [cyan]DLW_TELEGRAM_TOKEN[/cyan] (from @BotFather); for Discord set "
@@ -159,7 +192,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.content.loader import ContentErrors
 
     try:
-        return asyncio.run(serve(settings, platform_adapters, local_platforms=LOCAL_PLATFORMS))
+        return asyncio.run(serve(settings, platforms.adapters, local_platforms=LOCAL_PLATFORMS))
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
         return 1

@@ -1,8 +1,8 @@
 """Settings, from ``DLW_*`` environment variables or a ``.env`` file, with safe embedded defaults.
 
 With nothing configured the bot serves the bundled ``content/``, keeps its state in
-``./dlw-bot.sqlite3`` and runs the console shell. Tokens are :class:`~pydantic.SecretStr`, so
-they never appear in logs or reprs.
+``./dlw-bot.sqlite3`` and runs the console shell. These are the core's settings: each platform's
+(``DLW_TELEGRAM_*``, ``DLW_DISCORD_*``, tokens included) live with its adapter.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.schedule import Schedule, ScheduleError
@@ -27,6 +27,8 @@ def bundled_content_dir() -> Path:
 
 
 class Settings(BaseSettings):
+    """The core's configuration: content, database, operators, the weekly schedule."""
+
     model_config = SettingsConfigDict(env_prefix="DLW_", env_file=".env", extra="ignore")
 
     content_dir: Path = Field(
@@ -49,37 +51,6 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="This process's name in delivery claims: unique per process sharing a "
         "database, stable across restarts.",
-    )
-
-    telegram_token: SecretStr | None = Field(
-        default=None, description="Telegram bot token from @BotFather."
-    )
-    telegram_api_url: str | None = Field(
-        default=None, description="Bot API base URL (default: Telegram's own)."
-    )
-    telegram_webhook_url: str | None = Field(
-        default=None, description="Public HTTPS URL for webhook mode."
-    )
-    telegram_webhook_listen: str = Field(
-        default="127.0.0.1", description="Address the webhook server binds."
-    )
-    telegram_webhook_port: int = Field(default=8443, description="Port the webhook server binds.")
-    telegram_webhook_secret: SecretStr | None = Field(
-        default=None, description="Webhook secret token."
-    )
-    telegram_max_rate: float = Field(
-        default=30.0,
-        gt=0,
-        description="Messages per second to the Bot API overall (Telegram allows about 30); "
-        "raise it only against a local or test Bot API server.",
-    )
-
-    discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
-    discord_api_url: str | None = Field(
-        default=None, description="Discord API root (default: Discord's own)."
-    )
-    discord_guild_id: int | None = Field(
-        default=None, description="Sync commands to this guild only (instant)."
     )
 
     @field_validator("admins", mode="before")

@@ -60,10 +60,10 @@ def test_bad_configuration_is_a_clear_error(
 
 
 def test_tokens_are_secret_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.config import Settings
+    from adapters.telegram import TelegramSettings
 
     monkeypatch.setenv("DLW_TELEGRAM_TOKEN", "123:SECRET-TOKEN")
-    settings = Settings()
+    settings = TelegramSettings()
     assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings)
 
 

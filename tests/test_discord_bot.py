@@ -23,14 +23,13 @@ import yaml
 import yarl
 from pydantic import SecretStr
 
-from adapters.discord_bot import (
+from adapters.discord import (
     DiscordAdapter,
+    DiscordSettings,
     MoreButton,
     command_set_hash,
     delivery_error,
     point_discord_at,
-)
-from adapters.discord_render import (
     render_embeds,
 )
 from bot.app import App
@@ -42,7 +41,6 @@ from bot.commands import (
     ParamType,
     Permission,
 )
-from bot.config import Settings
 from bot.delivery import PermanentError, RateLimited, TargetGone, TransientError
 from bot.reply import Continuation, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
@@ -96,23 +94,19 @@ async def fake(discord_urls: None) -> AsyncIterator[FakeDiscord]:
         yield server
 
 
-@pytest.fixture
-def settings(settings: Settings, fake: FakeDiscord) -> Settings:
-    """conftest's settings, configured the way ``DLW_DISCORD_*`` would for a test guild."""
-    return settings.model_copy(
-        update={
-            "discord_token": SecretStr(fake.token),
-            "discord_api_url": fake.root,
-            "discord_guild_id": GUILD_ID,
-        }
-    )
+def discord_settings(fake: FakeDiscord, **changes: Any) -> DiscordSettings:
+    """``DLW_DISCORD_*`` as they would be configured for the fake's test guild."""
+    values = {"token": SecretStr(fake.token), "api_url": fake.root, "guild_id": GUILD_ID}
+    return DiscordSettings(**(values | changes))
 
 
 @contextlib.asynccontextmanager
-async def serving(app: App, **options: Any) -> AsyncIterator[DiscordAdapter]:
+async def serving(
+    app: App, fake: FakeDiscord, settings: dict[str, Any] | None = None, **options: Any
+) -> AsyncIterator[DiscordAdapter]:
     """A started adapter; on exit it is stopped and nothing may have leaked on the loop."""
     with no_loop_errors():
-        adapter = DiscordAdapter(app, **options)
+        adapter = DiscordAdapter(app, discord_settings(fake, **(settings or {})), **options)
         try:
             await adapter.start()
             yield adapter
@@ -122,7 +116,7 @@ async def serving(app: App, **options: Any) -> AsyncIterator[DiscordAdapter]:
 
 @pytest.fixture
 async def bot(app: App, fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
-    async with serving(app) as adapter:
+    async with serving(app, fake) as adapter:
         yield adapter
 
 
@@ -210,7 +204,7 @@ async def test_identifies_with_the_guilds_intent_only(
 
 
 async def test_stop_is_clean_and_idempotent(fake: FakeDiscord, app: App) -> None:
-    async with serving(app) as adapter:
+    async with serving(app, fake) as adapter:
         await adapter.stop()
         await adapter.stop()
         assert adapter.client is None
@@ -221,9 +215,8 @@ async def test_stop_is_clean_and_idempotent(fake: FakeDiscord, app: App) -> None
 
 
 async def test_a_bad_token_fails_start_cleanly(app: App, fake: FakeDiscord) -> None:
-    app.settings = app.settings.model_copy(update={"discord_token": SecretStr("not-the-token")})
     with no_loop_errors():
-        adapter = DiscordAdapter(app)
+        adapter = DiscordAdapter(app, discord_settings(fake, token=SecretStr("not-the-token")))
         with pytest.raises(discord.LoginFailure):
             await adapter.start()
         assert adapter.client is None  # start() cleaned up after itself
@@ -287,14 +280,14 @@ async def test_slash_commands_are_generated_from_the_registry(
 
 
 async def test_commands_sync_only_when_they_change(app: App, fake: FakeDiscord) -> None:
-    async with serving(app):
+    async with serving(app, fake):
         pass
     assert fake.sync_count(GUILD_ID) == 1
     key = f"discord.commands.{fake.application_id}.guild:{GUILD_ID}"
     digest = await app.store.get_meta(key)
     assert digest == command_set_hash(fake.command_syncs[0].payload)
 
-    async with serving(app):  # a restart with the same commands: no PUT
+    async with serving(app, fake):  # a restart with the same commands: no PUT
         pass
     assert fake.sync_count(GUILD_ID) == 1
     assert len(fake.requests_to("PUT", r"/applications/\d+/guilds/\d+/commands")) == 1
@@ -319,7 +312,7 @@ async def test_commands_sync_only_when_they_change(app: App, fake: FakeDiscord) 
             permission=Permission.OPERATOR,
         )
     )
-    async with serving(app):
+    async with serving(app, fake):
         assert fake.sync_count(GUILD_ID) == 2
         assert await app.store.get_meta(key) != digest
         payload = {c["name"]: c for c in fake.command_syncs[-1].payload}
@@ -345,20 +338,19 @@ async def test_commands_sync_only_when_they_change(app: App, fake: FakeDiscord) 
 
 async def test_a_failed_sync_is_retried_at_the_next_start(app: App, fake: FakeDiscord) -> None:
     fake.fail_next("PUT", r"/applications/\d+/guilds/\d+/commands", status=503)
-    async with serving(app):  # the bot still starts and serves what Discord already has
+    async with serving(app, fake):  # the bot still starts and serves what Discord already has
         pass
     assert fake.sync_count(GUILD_ID) == 0
     key = f"discord.commands.{fake.application_id}.guild:{GUILD_ID}"
     assert await app.store.get_meta(key) is None
-    async with serving(app):
+    async with serving(app, fake):
         pass
     assert fake.sync_count(GUILD_ID) == 1
     assert await app.store.get_meta(key) is not None
 
 
 async def test_global_sync_serves_direct_messages(app: App, fake: FakeDiscord) -> None:
-    app.settings = app.settings.model_copy(update={"discord_guild_id": None})
-    async with serving(app):
+    async with serving(app, fake, {"guild_id": None}):
         assert fake.sync_count(None) == 1
         assert fake.sync_count(GUILD_ID) == 0
         assert await app.store.get_meta(f"discord.commands.{fake.application_id}.global")
@@ -747,7 +739,7 @@ async def test_slow_commands_are_deferred(app: App, fake: FakeDiscord) -> None:
 
     app.registry.add(Command("slow", "Takes its time", "Slow.", slow))
     app.registry.add(Command("slowsecret", "Takes its time, privately", "Slow.", slow_secret))
-    async with serving(app, answer_budget=0.05):
+    async with serving(app, fake, answer_budget=0.05):
         public = await fake.invoke_slash("slow")
         private = await fake.invoke_slash("slowsecret")
         await fake.wait_for(lambda: public.response_type == 5 and private.response_type == 5)

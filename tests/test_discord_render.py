@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.discord_render import (
+from adapters.discord import (
     COLOURS,
     DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,

@@ -26,9 +26,10 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from adapters.discord_bot import DiscordAdapter
-from adapters.discord_render import (
+from adapters.discord import (
     COLOURS,
+    DiscordAdapter,
+    DiscordSettings,
     render_embeds,
 )
 from bot.app import App
@@ -113,12 +114,9 @@ async def fake(discord_urls: None) -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def settings(settings: Settings, fake: FakeDiscord) -> Settings:
-    """conftest's settings with ``DLW_DISCORD_*`` aimed at the fake and one operator."""
+    """conftest's settings with one operator (``DLW_DISCORD_*`` are the adapter's own)."""
     return settings.model_copy(
         update={
-            "discord_token": SecretStr(fake.token),
-            "discord_api_url": fake.root,
-            "discord_guild_id": GUILD_ID,
             "admins": (f"discord:{OPERATOR_ID}",),
             "instance": "publishing-test",
         }
@@ -133,7 +131,10 @@ async def bot(app: App, fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
     the adapter is still connected, then the adapter closes, then (other fixtures) the app.
     """
     with no_loop_errors():
-        adapter = DiscordAdapter(app)
+        settings = DiscordSettings(
+            token=SecretStr(fake.token), api_url=fake.root, guild_id=GUILD_ID
+        )
+        adapter = DiscordAdapter(app, settings)
         await adapter.start()
         try:
             app.dispatch(adapter, idle_poll=0.05, backoff=0.01)

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from adapters.telegram_bot import TelegramAdapter
+from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.app import App
 from bot.config import Settings
 from bot.publishing import CHANNEL_FOOTER
@@ -82,13 +82,17 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 def tg_settings(settings: Settings, fake: FakeTelegram) -> Settings:
     return settings.model_copy(
         update={
-            "telegram_token": SecretStr(fake.token),
-            "telegram_api_url": fake.base_url,
             "admins": (f"telegram:{OPERATOR}",),
             "publish_schedule": "off",
             "instance": "test-1",
         }
     )
+
+
+@pytest.fixture
+def telegram_settings(fake: FakeTelegram) -> TelegramSettings:
+    """``DLW_TELEGRAM_*`` aimed at the fake."""
+    return TelegramSettings(token=SecretStr(fake.token), api_url=fake.base_url)
 
 
 @pytest.fixture
@@ -104,14 +108,14 @@ Start = Callable[..., Awaitable[TelegramAdapter]]
 
 
 @pytest.fixture
-async def start(tg_app: App) -> AsyncIterator[Start]:
+async def start(tg_app: App, telegram_settings: TelegramSettings) -> AsyncIterator[Start]:
     """Start the real adapter (options: TelegramAdapter's keywords) and the app's dispatcher
     for it, as ``serve`` does but with tiny delays; both are stopped after the test."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def go(**options: Any) -> TelegramAdapter:
             defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
-            adapter = TelegramAdapter(tg_app, **(defaults | options))
+            adapter = TelegramAdapter(tg_app, telegram_settings, **(defaults | options))
             await adapter.start()
             stack.push_async_callback(adapter.stop)
             tg_app.dispatch(adapter, idle_poll=0.05, backoff=0.01)
@@ -631,6 +635,7 @@ async def test_a_bot_killed_mid_fan_out_resumes_after_restart_without_losing_any
     fake: FakeTelegram,
     tg_app: App,
     tg_settings: Settings,
+    telegram_settings: TelegramSettings,
     spawn: Spawn,
     record_property: Callable[[str, object], None],
 ) -> None:
@@ -641,7 +646,7 @@ async def test_a_bot_killed_mid_fan_out_resumes_after_restart_without_losing_any
     result = await tg_app.publisher.publish(206)
     assert result.created and "200 digests" in result.message
     # what bounds the repeats: the dispatcher claims at most this many rows at once
-    in_flight_bound = TelegramAdapter(tg_app).limits.max_concurrency
+    in_flight_bound = TelegramAdapter(tg_app, telegram_settings).limits.max_concurrency
     database = tg_settings.database
 
     def reached() -> int:

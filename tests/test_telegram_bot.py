@@ -32,8 +32,14 @@ from telegram.error import (
 )
 
 from adapters.base import Adapter
-from adapters.telegram_bot import TelegramAdapter, api_urls, delivery_error, more_callback_data
-from adapters.telegram_render import render_html
+from adapters.telegram import (
+    TelegramAdapter,
+    TelegramSettings,
+    api_urls,
+    delivery_error,
+    more_callback_data,
+    render_html,
+)
 from bot.app import App
 from bot.config import Settings
 from bot.delivery import (
@@ -155,28 +161,37 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 def tg_settings(settings: Settings, fake: FakeTelegram, content_dir: Path) -> Settings:
     write_hostile_issue(content_dir)
-    return settings.model_copy(
-        update={
-            "telegram_token": SecretStr(fake.token),
-            "telegram_api_url": fake.base_url,
-            "admins": (f"telegram:{OPERATOR}",),
-        }
-    )
+    return settings.model_copy(update={"admins": (f"telegram:{OPERATOR}",)})
+
+
+@pytest.fixture
+def telegram_settings(fake: FakeTelegram) -> TelegramSettings:
+    """``DLW_TELEGRAM_*`` aimed at the fake."""
+    return TelegramSettings(token=SecretStr(fake.token), api_url=fake.base_url)
 
 
 Launch = Callable[..., Awaitable[TelegramAdapter]]
 
 
 @pytest.fixture
-async def launch(tg_settings: Settings) -> AsyncIterator[Launch]:
-    """Start an adapter (own App) with settings and adapter options changed; stopped after."""
+async def launch(
+    tg_settings: Settings, telegram_settings: TelegramSettings
+) -> AsyncIterator[Launch]:
+    """Start an adapter (own App) with settings and adapter options changed; stopped after.
+
+    ``settings`` keys ``telegram_*`` change the adapter's settings, the others the core's."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(settings: dict[str, Any] | None = None, **options: Any) -> TelegramAdapter:
-            app = await App.create(tg_settings.model_copy(update=settings or {}))
+            changes = settings or {}
+            core = {k: v for k, v in changes.items() if not k.startswith("telegram_")}
+            own = {k[9:]: v for k, v in changes.items() if k.startswith("telegram_")}
+            app = await App.create(tg_settings.model_copy(update=core))
             stack.push_async_callback(app.close)
             defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
-            adapter = TelegramAdapter(app, **(defaults | options))
+            adapter = TelegramAdapter(
+                app, telegram_settings.model_copy(update=own), **(defaults | options)
+            )
             await adapter.start()
             stack.push_async_callback(adapter.stop)
             return adapter
@@ -975,10 +990,12 @@ async def test_send_delivers_and_translates_every_failure(
     assert_no_token(fake, logs)
 
 
-async def test_send_before_start_is_a_transient_error(tg_settings: Settings) -> None:
+async def test_send_before_start_is_a_transient_error(
+    tg_settings: Settings, telegram_settings: TelegramSettings
+) -> None:
     app = await App.create(tg_settings)
     try:
-        adapter = TelegramAdapter(app)
+        adapter = TelegramAdapter(app, telegram_settings)
         with pytest.raises(TransientError, match="not running"):
             await adapter.send(Target("telegram", str(ALICE)), Reply.text("x"))
     finally:

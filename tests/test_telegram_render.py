@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.telegram_render import MAX_MESSAGE_UTF16, RenderedMessage, render_html, utf16_len
+from adapters.telegram import MAX_MESSAGE_UTF16, RenderedMessage, render_html, utf16_len
 from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply
 from tests.fakes.telegram_api import ParsedText, parse_html
 from tests.fakes.telegram_api import utf16_len as telegram_len

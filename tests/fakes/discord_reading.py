@@ -12,7 +12,7 @@ import gc
 import re
 from collections.abc import Iterator
 
-from adapters.discord_render import (
+from adapters.discord import (
     DESCRIPTION_LIMIT,
     EMBEDS_PER_MESSAGE,
     FOOTER_LIMIT,

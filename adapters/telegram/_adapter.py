@@ -4,7 +4,7 @@ The adapter translates and nothing else. An update becomes a :class:`~bot.comman
 (who, which chat, which forum topic, how to check admin rights) and a call to
 :meth:`~bot.commands.CommandRegistry.dispatch_text` or :meth:`~bot.commands.CommandRegistry.continue_`;
 the :class:`~bot.reply.Reply` that comes back becomes HTML messages
-(:mod:`adapters.telegram_render`). Handlers, the command menu and the "more" buttons are all
+(:mod:`adapters.telegram._render`). Handlers, the command menu and the "more" buttons are all
 derived from the registry, so a command added to :mod:`bot.commands` works here unchanged.
 
 Talking to Telegram goes through python-telegram-bot end to end: long polling by default, its
@@ -25,19 +25,15 @@ blanks the token out, tracebacks included.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import random
 import re
 import secrets
-import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
-import httpx
 from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -56,17 +52,10 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
     InvalidToken,
-    NetworkError,
-    RetryAfter,
     TelegramError,
-    TimedOut,
 )
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackContext,
@@ -78,14 +67,12 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.telegram_render import RenderedMessage, render_html
+from adapters.telegram._render import RenderedMessage, render_html
 from bot.commands import ChatKind, Context
 from bot.delivery import (
     ChatMoved,
     DeliveryError,
     Limits,
-    PermanentError,
-    RateLimited,
     TargetGone,
     TransientError,
     note_unreachable,
@@ -97,17 +84,13 @@ from bot.views import inline_entries
 if TYPE_CHECKING:
     from bot.app import App
 
-__all__ = [
-    "ALLOWED_UPDATES",
-    "PLATFORM",
-    "RetryingRateLimiter",
-    "TelegramAdapter",
-    "api_urls",
-    "delivery_error",
-    "more_callback_data",
-]
+from adapters.telegram._errors import RetryingRateLimiter, delivery_error, describe
+from adapters.telegram._tokens import protect_token
+from adapters.telegram.settings import TelegramSettings, api_urls
 
-log = logging.getLogger(__name__)
+__all__ = ["ALLOWED_UPDATES", "PLATFORM", "TelegramAdapter", "more_callback_data"]
+
+log = logging.getLogger("adapters.telegram")
 
 PLATFORM: Final = "telegram"
 # What the bot needs to hear about; everything else Telegram would send is dropped at the source.
@@ -123,190 +106,9 @@ MAX_CALLBACK_ANSWER_CHARS: Final = 200
 _MORE_INLINE = "more:"  # more:PAGE:COMMAND LINE, when it fits in 64 bytes
 _MORE_STORED = "more#"  # more#KEY, the command line kept in the store
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-# BadRequest descriptions (lower-cased fragments) that mean "this destination is gone for good".
-_GONE_CHAT = (
-    "chat not found",
-    "group chat was deactivated",
-    "need administrator rights in the channel",
-    "not enough rights to send text messages",
-    "have no rights to send a message",
-    "chat_write_forbidden",
-)
-_GONE_THREAD = ("message thread not found", "topic_deleted")
 
 PtbApplication: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 PtbContext: TypeAlias = CallbackContext[Any, Any, Any, Any]
-
-
-# ----------------------------------------------------------------------------- plumbing
-
-
-class _TokenFilter(logging.Filter):
-    """Blanks bot tokens out of log records, their arguments and their tracebacks.
-
-    python-telegram-bot logs its API URL (token included) at DEBUG while building the bot, and
-    :class:`~telegram.error.InvalidToken` repeats a rejected token; a logger-level filter sees
-    those records before any handler formats them.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "<token>")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's problem to report, not ours
-            return True
-        cleaned = self.redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
-
-
-_TOKEN_FILTER = _TokenFilter()
-
-
-def _protect_token(token: str) -> None:
-    """Keep ``token`` out of every log line python-telegram-bot, httpx or we could write."""
-    _TOKEN_FILTER.secrets.update({token, token.partition(":")[2]} - {""})
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)  # httpx logs every request URL at INFO
-    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in {"telegram", "httpx"}]
-    for name in [*names, "telegram", "httpx", "httpcore", __name__]:
-        logging.getLogger(name).addFilter(_TOKEN_FILTER)  # adding twice is a no-op
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _retry_after_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def delivery_error(exc: TelegramError) -> DeliveryError:
-    """What a python-telegram-bot error means for delivery (see :mod:`bot.delivery`).
-
-    A BadRequest saying the chat, the bot's right to post or the forum topic is gone is
-    :class:`TargetGone` (``thread_only`` for a topic); other BadRequests are our bugs.
-    """
-    text = _describe(exc)
-    if isinstance(exc, RetryAfter):
-        return RateLimited(_retry_after_seconds(exc), text)
-    if isinstance(exc, ChatMigrated):
-        return ChatMoved(str(exc.new_chat_id))
-    if isinstance(exc, Forbidden):
-        return TargetGone(exc.message)
-    if isinstance(exc, BadRequest):
-        description = exc.message.lower()
-        if any(fragment in description for fragment in _GONE_THREAD):
-            return TargetGone(exc.message, thread_only=True)
-        if any(fragment in description for fragment in _GONE_CHAT):
-            return TargetGone(exc.message)
-        return PermanentError(text)
-    if isinstance(exc, NetworkError):  # TimedOut included; BadRequest handled above
-        return TransientError(text)
-    return PermanentError(text)  # InvalidToken, Conflict, EndPointNotFound: configuration
-
-
-def _safe_to_retry(exc: NetworkError) -> bool:
-    """Whether repeating the request is worth it and cannot surprise the reader much.
-
-    A 5xx answer or a failed connection is retried; a timeout only when the request never left
-    (connect and pool timeouts), since a read timeout may hide a message that did arrive.
-    """
-    if isinstance(exc, BadRequest):
-        return False
-    if isinstance(exc, TimedOut):
-        return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
-    return True
-
-
-class RetryingRateLimiter(AIORateLimiter):
-    """:class:`~telegram.ext.AIORateLimiter` (flood limits, ``retry_after`` honoured) plus a
-    bounded exponential backoff for network failures, at PTB's own extension point.
-
-    Polling is not affected: PTB never rate-limits ``getUpdates`` and retries it itself.
-    """
-
-    def __init__(
-        self,
-        *,
-        overall_max_rate: float,
-        group_max_rate: float = 20,
-        max_retries: int = 3,
-        network_retries: int = 2,
-        backoff: float = 0.5,
-    ) -> None:
-        # aiolimiter lets a whole period's capacity through at once: with a 1 s period that is a
-        # second's budget in one burst on top of the steady rate. A 50 ms bucket keeps the pace.
-        burst = max(1.0, overall_max_rate / 20)
-        super().__init__(
-            overall_max_rate=burst,
-            overall_time_period=burst / overall_max_rate,
-            group_max_rate=group_max_rate,
-            group_time_period=60,
-            max_retries=max_retries,
-        )
-        self.network_retries = network_retries
-        self.backoff = backoff
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        attempt = 0
-        while True:
-            try:
-                return await super().process_request(
-                    callback, args, kwargs, endpoint, data, rate_limit_args
-                )
-            except NetworkError as exc:
-                if attempt >= self.network_retries or not _safe_to_retry(exc):
-                    raise
-                delay = self.backoff * 2**attempt * random.uniform(0.8, 1.2)
-                log.info("%s failed (%s); retrying in %.2fs", endpoint, _describe(exc), delay)
-                attempt += 1
-                await asyncio.sleep(delay)
-
-
-def api_urls(url: str) -> tuple[str, str | None]:
-    """python-telegram-bot's ``base_url`` and ``base_file_url`` for ``DLW_TELEGRAM_API_URL``.
-
-    Accepts a Bot API server's root (``http://127.0.0.1:8081``) as well as PTB's own form
-    (``…/bot``, to which the token is appended); a URL with a ``{token}`` placeholder is PTB's
-    business and passes through unchanged.
-    """
-    base = url.strip().rstrip("/")
-    if "{" in base:
-        return base, None
-    if not base.endswith("/bot"):
-        base += "/bot"
-    return base, base.removesuffix("/bot") + "/file/bot"
 
 
 def _chat_ref(chat_id: str) -> int | str:
@@ -329,7 +131,7 @@ def more_callback_data(more: Continuation, key: str | None = None) -> str | None
 class TelegramAdapter:
     """The bot on Telegram: private chats, groups, channels, forum topics and inline mode.
 
-    ``TelegramAdapter(app)`` is all :func:`bot.app.platform_adapters` needs. The keyword
+    ``TelegramAdapter(app, TelegramSettings())`` is all the entry point needs. The keyword
     arguments are for tests and benchmarks: HTTP ``timeout`` (seconds, each of connect, read,
     write and pool), the long-poll ``poll_timeout``, how many updates are handled at once,
     how often a 429 is waited out before :class:`~bot.delivery.RateLimited` surfaces
@@ -341,6 +143,7 @@ class TelegramAdapter:
     def __init__(
         self,
         app: App,
+        settings: TelegramSettings,
         *,
         timeout: float = 10.0,
         poll_timeout: float = 25.0,
@@ -349,9 +152,10 @@ class TelegramAdapter:
         network_retries: int = 2,
         backoff: float = 0.5,
     ) -> None:
-        if app.settings.telegram_token is None:
+        if settings.token is None:
             raise ValueError("DLW_TELEGRAM_TOKEN is not set")
         self._app = app
+        self._settings = settings
         self._registry = app.registry
         self._timeout = timeout
         self._poll_timeout = poll_timeout
@@ -360,7 +164,7 @@ class TelegramAdapter:
         self._network_retries = network_retries
         self._backoff = backoff
         self.limits = Limits(
-            messages_per_second=app.settings.telegram_max_rate,
+            messages_per_second=settings.max_rate,
             per_chat_per_second=1.0,
             per_group_per_minute=20.0,
         )
@@ -386,10 +190,10 @@ class TelegramAdapter:
         """
         if self._application is not None:
             return
-        settings = self._app.settings
-        assert settings.telegram_token is not None  # checked in __init__
-        token = settings.telegram_token.get_secret_value()
-        _protect_token(token)
+        settings = self._settings
+        assert settings.token is not None  # checked in __init__
+        token = settings.token.get_secret_value()
+        protect_token(token)
         secret = self._webhook_secret()
         application = self._build(token)
         try:
@@ -405,12 +209,12 @@ class TelegramAdapter:
             await application.start()
             updater = application.updater
             assert updater is not None
-            if settings.telegram_webhook_url:
+            if settings.webhook_url:
                 await updater.start_webhook(
-                    listen=settings.telegram_webhook_listen,
-                    port=settings.telegram_webhook_port,
-                    url_path=urlsplit(settings.telegram_webhook_url).path.strip("/"),
-                    webhook_url=settings.telegram_webhook_url,
+                    listen=settings.webhook_listen,
+                    port=settings.webhook_port,
+                    url_path=urlsplit(settings.webhook_url).path.strip("/"),
+                    webhook_url=settings.webhook_url,
                     secret_token=secret,
                     allowed_updates=list(ALLOWED_UPDATES),
                 )
@@ -437,12 +241,12 @@ class TelegramAdapter:
     def _webhook_secret(self) -> str | None:
         """The secret Telegram must echo on every webhook call: the configured one, or a fresh
         random one per start (setWebhook registers it each time, so nothing needs to persist)."""
-        settings = self._app.settings
-        if not settings.telegram_webhook_url:
+        settings = self._settings
+        if not settings.webhook_url:
             return None
-        if settings.telegram_webhook_secret is None:
+        if settings.webhook_secret is None:
             return secrets.token_urlsafe(32)
-        secret = settings.telegram_webhook_secret.get_secret_value()
+        secret = settings.webhook_secret.get_secret_value()
         if _WEBHOOK_SECRET.fullmatch(secret) is None:
             raise ValueError(
                 "DLW_TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
@@ -450,13 +254,13 @@ class TelegramAdapter:
         return secret
 
     def _build(self, token: str) -> PtbApplication:
-        settings = self._app.settings
+        settings = self._settings
         builder = (
             ApplicationBuilder()
             .token(token)
             .rate_limiter(
                 RetryingRateLimiter(
-                    overall_max_rate=settings.telegram_max_rate,
+                    overall_max_rate=settings.max_rate,
                     max_retries=self._flood_retries,
                     network_retries=self._network_retries,
                     backoff=self._backoff,
@@ -473,8 +277,8 @@ class TelegramAdapter:
             .get_updates_write_timeout(self._timeout)
             .get_updates_pool_timeout(self._timeout)
         )
-        if settings.telegram_api_url:
-            base_url, base_file_url = api_urls(settings.telegram_api_url)
+        if settings.api_url:
+            base_url, base_file_url = api_urls(settings.api_url)
             builder = builder.base_url(base_url)
             if base_file_url is not None:
                 builder = builder.base_file_url(base_file_url)
@@ -523,7 +327,7 @@ class TelegramAdapter:
             )
             await bot.set_my_commands(menu(ChatKind.GROUP), scope=BotCommandScopeAllGroupChats())
         except TelegramError as exc:  # the bot works without a menu; say so and carry on
-            log.warning("Telegram: could not publish the command menu: %s", _describe(exc))
+            log.warning("Telegram: could not publish the command menu: %s", describe(exc))
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -731,7 +535,7 @@ class TelegramAdapter:
                 next_offset=str(found.page + 1) if found.has_more else "",
             )
         except TelegramError as exc:
-            log.warning("Telegram: answering an inline query failed: %s", _describe(exc))
+            log.warning("Telegram: answering an inline query failed: %s", describe(exc))
 
     async def _on_my_membership(self, update: Update, context: PtbContext) -> None:
         """Telegram tells us when the bot is blocked, unblocked or removed: the store learns it
@@ -773,12 +577,12 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: PtbContext) -> None:
         log.error(
             "Telegram: handling an update failed: %s",
-            _describe(context.error) if context.error else "unknown error",
+            describe(context.error) if context.error else "unknown error",
             exc_info=context.error,
         )
 
     def _on_polling_error(self, exc: TelegramError) -> None:
-        log.warning("Telegram: polling failed, retrying: %s", _describe(exc))
+        log.warning("Telegram: polling failed, retrying: %s", describe(exc))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -820,7 +624,7 @@ async def _answer_query(answer: Awaitable[bool]) -> None:
     try:
         await answer
     except TelegramError as exc:
-        log.debug("Telegram: answering a callback query failed: %s", _describe(exc))
+        log.debug("Telegram: answering a callback query failed: %s", describe(exc))
 
 
 async def _shut_down(application: PtbApplication) -> None:

@@ -2,7 +2,7 @@
 
 The adapter is thin: an interaction becomes a :class:`~bot.commands.Context` and a
 :meth:`CommandRegistry.invoke <bot.commands.CommandRegistry.invoke>` call, the
-:class:`~bot.reply.Reply` becomes embeds (:mod:`adapters.discord_render`). Nothing here knows
+:class:`~bot.reply.Reply` becomes embeds (:mod:`adapters.discord._render`). Nothing here knows
 what a command does.
 
 How the slash commands are generated
@@ -66,12 +66,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import inspect
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -79,24 +76,20 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord_render import DiscordMessage, render_embeds
+from adapters.discord._commands import command_set_hash, slash_command
+from adapters.discord._errors import delivery_error, describe, install_log_redaction
+from adapters.discord._render import DiscordMessage, render_embeds
+from adapters.discord.settings import DiscordSettings
 from bot.app import App
 from bot.commands import (
     ChatKind,
-    Command,
     CommandRegistry,
     Context,
-    Param,
-    ParamType,
-    Permission,
     Suggest,
 )
 from bot.delivery import (
-    DeliveryError,
     Limits,
     PermanentError,
-    RateLimited,
-    TargetGone,
     TransientError,
 )
 from bot.model import Target
@@ -105,16 +98,13 @@ from bot.reply import Continuation, Reply, shorten
 __all__ = [
     "ANSWER_BUDGET",
     "INTENTS",
+    "PLATFORM",
     "DiscordAdapter",
     "MoreButton",
-    "ParamOption",
-    "command_set_hash",
-    "delivery_error",
     "point_discord_at",
-    "slash_command",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("adapters.discord")
 
 PLATFORM = "discord"
 #: Seconds a command may take before the interaction is deferred (Discord allows 3 in all).
@@ -124,18 +114,9 @@ CONNECT_TIMEOUT = 30.0
 #: A 429 asking to wait longer than this surfaces as ``RateLimited`` instead of blocking a send.
 MAX_RATE_LIMIT_WAIT = 30.0
 NO_MENTIONS = discord.AllowedMentions.none()
-#: Discord limits: option descriptions, choice names/values, custom_id, button label, strings.
-_DESCRIPTION_LIMIT = 100
-_CHOICE_LIMIT = 100
+#: Discord limits: custom_id, button label.
 _CUSTOM_ID_LIMIT = 100
 _LABEL_LIMIT = 80
-_STRING_OPTION_LIMIT = 6000
-#: Forbidden / NotFound codes that mean "this destination is gone for good".
-_GONE_FORBIDDEN = {50007: "DMs closed", 50001: "missing access", 50013: "missing permissions"}
-_GONE_NOT_FOUND = {10003: "unknown channel", 10013: "unknown user"}
-_GONE_BAD_REQUEST = {50083: "thread archived"}  # locked/archived: a moderator must reopen it
-_TOKEN_IN_URL = re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/?\s'\"]+")
-_TOKEN_IN_EVENT = re.compile(r"""(['"]token['"]:\s*['"])[^'"]+""")  # raw gateway events
 
 
 def _intents() -> discord.Intents:
@@ -167,215 +148,6 @@ def point_discord_at(root: str | None) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway.with_path(
         gateway.path.rstrip("/") + "/"
     )
-
-
-def command_set_hash(payloads: list[dict[str, Any]]) -> str:
-    """A stable digest of the command payloads Discord would receive."""
-    canonical = json.dumps(payloads, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _redact(text: str, *secrets: str) -> str:
-    """``text`` without interaction/webhook tokens (they sit in URLs and grant replies)."""
-    text = _TOKEN_IN_URL.sub(r"\1<token>", text)
-    text = _TOKEN_IN_EVENT.sub(r"\1<token>", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<token>")
-    return text
-
-
-def _describe(exc: BaseException, *secrets: str) -> str:
-    return _redact(f"{type(exc).__name__}: {exc}", *secrets)
-
-
-class _RedactTokens(logging.Filter):
-    """Scrub interaction tokens from discord.py's own logs.
-
-    discord.py logs request URLs (DEBUG, and WARNING on 429s) and, at DEBUG, every raw gateway
-    event; interaction URLs and INTERACTION_CREATE payloads carry the token that lets anyone
-    answer in the bot's name for 15 minutes.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def _install_log_redaction() -> None:
-    for name in ("discord.http", "discord.webhook.async_", "discord.gateway", "discord.state"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-            logger.addFilter(_RedactTokens())
-
-
-# -------------------------------------------------------------------------------------------
-# Error translation
-# -------------------------------------------------------------------------------------------
-
-
-def delivery_error(exc: BaseException) -> DeliveryError | None:
-    """The core's meaning of a discord.py/aiohttp failure, or None for a bug to re-raise."""
-    if isinstance(exc, discord.RateLimited):
-        return RateLimited(exc.retry_after)
-    if isinstance(exc, discord.HTTPException):
-        what = f"HTTP {exc.status} (code {exc.code}): {exc.text[:200]}"
-        if exc.status == 429:  # a Cloudflare ban or an unusual 429 discord.py did not absorb
-            header = exc.response.headers.get("Retry-After") if exc.response else None
-            try:
-                wait = float(header) if header else 60.0
-            except ValueError:
-                wait = 60.0
-            return RateLimited(wait, what)
-        if isinstance(exc, discord.Forbidden) and exc.code in _GONE_FORBIDDEN:
-            return TargetGone(f"{_GONE_FORBIDDEN[exc.code]}: {what}")
-        if isinstance(exc, discord.NotFound) and exc.code in _GONE_NOT_FOUND:
-            return TargetGone(f"{_GONE_NOT_FOUND[exc.code]}: {what}")
-        if exc.status == 400 and exc.code in _GONE_BAD_REQUEST:
-            return TargetGone(f"{_GONE_BAD_REQUEST[exc.code]}: {what}")
-        if isinstance(exc, discord.DiscordServerError) or exc.status >= 500:
-            return TransientError(what)
-        return PermanentError(what)
-    if isinstance(exc, aiohttp.ClientError | OSError):  # OSError includes TimeoutError
-        return TransientError(_describe(exc))
-    return None
-
-
-# -------------------------------------------------------------------------------------------
-# Options and commands, generated from the registry
-# -------------------------------------------------------------------------------------------
-
-
-CommandRunner = Callable[[discord.Interaction[Any], str, dict[str, Any]], Awaitable[None]]
-Suggester = Callable[[discord.Interaction[Any], Suggest, str], Awaitable[list[tuple[str, str]]]]
-
-
-class ParamOption(app_commands.Transformer[Any]):
-    """One :class:`~bot.commands.Param` as a slash-command option.
-
-    Used as the annotation of a generated callback's parameter; discord.py reads the option's
-    type, bounds and choices from these properties. Values pass through unchanged: the
-    registry converts and validates them like any other input.
-    """
-
-    def __init__(self, param: Param) -> None:
-        self.param = param
-
-    @property
-    def type(self) -> discord.AppCommandOptionType:
-        if self.param.type is ParamType.INTEGER:
-            return discord.AppCommandOptionType.integer
-        return discord.AppCommandOptionType.string
-
-    @property
-    def min_value(self) -> int | None:
-        return self.param.min_value if self.param.type is ParamType.INTEGER else None
-
-    @property
-    def max_value(self) -> int | None:
-        if self.param.type is ParamType.INTEGER:
-            return self.param.max_value
-        if self.param.max_length is None:
-            return None
-        return min(self.param.max_length, _STRING_OPTION_LIMIT)  # a string option's max_length
-
-    @property
-    def choices(self) -> list[app_commands.Choice[int | float | str]] | None:
-        if not self.param.choices:
-            return None
-        integer = self.param.type is ParamType.INTEGER
-        return [
-            app_commands.Choice[int | float | str](
-                name=choice[:_CHOICE_LIMIT], value=int(choice) if integer else choice
-            )
-            for choice in self.param.choices
-        ]
-
-    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
-        return value
-
-
-class SuggestedOption(ParamOption):
-    """An option with autocomplete: what the reader has typed goes to ``registry.suggestions``."""
-
-    def __init__(self, param: Param, source: Suggest, suggest: Suggester) -> None:
-        super().__init__(param)
-        self.source = source
-        self._suggest = suggest
-
-    async def autocomplete(
-        self, interaction: discord.Interaction[Any], value: int | float | str, /
-    ) -> list[app_commands.Choice[int | float | str]]:
-        pairs = await self._suggest(interaction, self.source, str(value))
-        return [
-            app_commands.Choice[int | float | str](
-                name=shorten(label, _CHOICE_LIMIT), value=choice[:_CHOICE_LIMIT]
-            )
-            for label, choice in pairs
-            if label and choice
-        ][:25]
-
-
-def slash_command(
-    command: Command, run: CommandRunner, suggest: Suggester
-) -> app_commands.Command[Any, ..., None] | None:
-    """The slash command for ``command`` (None if it fits no Discord context).
-
-    ``run(interaction, name, args)`` is called with the options the user gave, keyed by the
-    registry's parameter names; ``suggest`` serves autocomplete.
-    """
-    in_guilds = bool(command.chats & {ChatKind.GROUP, ChatKind.CHANNEL})
-    in_dms = ChatKind.PRIVATE in command.chats and command.permission is not Permission.OPERATOR
-    if not (in_guilds or in_dms):
-        return None
-    params = {f"option_{index}": param for index, param in enumerate(command.params)}
-
-    async def callback(interaction: discord.Interaction[Any], **options: Any) -> None:
-        args = {params[key].name: value for key, value in options.items() if value is not None}
-        await run(interaction, command.name, args)
-
-    signature = [
-        inspect.Parameter(
-            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
-        )
-    ]
-    for key, param in params.items():
-        option = ParamOption(param)
-        if param.suggest is not None and param.type is ParamType.TEXT and not param.choices:
-            option = SuggestedOption(param, param.suggest, suggest)
-        signature.append(
-            inspect.Parameter(
-                key,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=option,
-                default=inspect.Parameter.empty if param.required else None,
-            )
-        )
-    callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-    callback.__name__ = callback.__qualname__ = f"slash_{command.name}"
-    if params:
-        app_commands.describe(
-            **{key: shorten(p.description, _DESCRIPTION_LIMIT) for key, p in params.items()}
-        )(callback)
-        app_commands.rename(**{key: p.name for key, p in params.items()})(callback)
-    slash: app_commands.Command[Any, ..., None] = app_commands.Command(
-        name=command.name,
-        description=command.description,
-        callback=callback,
-        allowed_contexts=app_commands.AppCommandContext(
-            guild=in_guilds, dm_channel=in_dms, private_channel=False
-        ),
-        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
-    )
-    slash.guild_only = not in_dms
-    if command.permission is Permission.CHAT_ADMIN:
-        slash.default_permissions = discord.Permissions(manage_guild=True)
-    elif command.permission is Permission.OPERATOR:
-        slash.default_permissions = discord.Permissions(administrator=True)
-    return slash
 
 
 # -------------------------------------------------------------------------------------------
@@ -473,8 +245,11 @@ class DiscordAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, app: App, *, answer_budget: float = ANSWER_BUDGET) -> None:
+    def __init__(
+        self, app: App, settings: DiscordSettings, *, answer_budget: float = ANSWER_BUDGET
+    ) -> None:
         self.app = app
+        self.settings = settings
         self.registry: CommandRegistry = app.registry
         self.answer_budget = answer_budget
         # discord.py paces each route by Discord's headers; these guide the dispatcher: 50
@@ -496,11 +271,11 @@ class DiscordAdapter:
         """Log in, sync commands if they changed, connect; return once interactions flow."""
         if self._client is not None:
             return
-        token = self.app.settings.discord_token
+        token = self.settings.token
         if token is None:
             raise RuntimeError("DLW_DISCORD_TOKEN is not set")
-        _install_log_redaction()
-        point_discord_at(self.app.settings.discord_api_url)
+        install_log_redaction()
+        point_discord_at(self.settings.api_url)
         client = _Client(self)
         guild = self._guild()
         for command in self.registry:
@@ -536,7 +311,7 @@ class DiscordAdapter:
                 await asyncio.wait_for(task, timeout=10)
 
     def _guild(self) -> discord.Object | None:
-        guild_id = self.app.settings.discord_guild_id
+        guild_id = self.settings.guild_id
         return discord.Object(guild_id) if guild_id else None
 
     @staticmethod
@@ -572,7 +347,7 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             # Keep serving: the commands Discord already has still work. The hash is not
             # stored, so the next start tries again.
-            log.error("discord: syncing %s commands failed: %s", scope, _describe(exc))
+            log.error("discord: syncing %s commands failed: %s", scope, describe(exc))
             return
         await store.set_meta(key, digest)
         log.info("discord: synced %d %s commands", len(payloads), scope)
@@ -647,7 +422,7 @@ class DiscordAdapter:
                 "discord: could not answer %s (interaction %s): %s",
                 what,
                 interaction.id,
-                _describe(exc, interaction.token),
+                describe(exc, interaction.token),
             )
 
     async def _respond(
@@ -694,7 +469,7 @@ class DiscordAdapter:
             log.warning(
                 "discord: could not answer a More button (interaction %s): %s",
                 interaction.id,
-                _describe(exc, interaction.token),
+                describe(exc, interaction.token),
             )
 
     async def command_failed(

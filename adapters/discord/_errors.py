@@ -1,0 +1,95 @@
+"""What discord.py's errors mean for delivery, and keeping interaction tokens out of logs.
+
+discord.py retries a send itself: it waits out 429s shorter than ``max_ratelimit_timeout``
+(:data:`~adapters.discord._adapter.MAX_RATE_LIMIT_WAIT`, longer ones surface as
+:class:`~bot.delivery.RateLimited`) and retries a 5xx a few times. Everything beyond one send is
+the dispatcher's, from the errors translated here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import aiohttp
+import discord
+
+from bot.delivery import (
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TargetGone,
+    TransientError,
+)
+
+__all__ = ["delivery_error", "describe", "install_log_redaction"]
+
+_GONE_FORBIDDEN = {50007: "DMs closed", 50001: "missing access", 50013: "missing permissions"}
+_GONE_NOT_FOUND = {10003: "unknown channel", 10013: "unknown user"}
+_GONE_BAD_REQUEST = {50083: "thread archived"}  # locked/archived: a moderator must reopen it
+_TOKEN_IN_URL = re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/?\s'\"]+")
+_TOKEN_IN_EVENT = re.compile(r"""(['"]token['"]:\s*['"])[^'"]+""")  # raw gateway events
+
+
+def _redact(text: str, *secrets: str) -> str:
+    """``text`` without interaction/webhook tokens (they sit in URLs and grant replies)."""
+    text = _TOKEN_IN_URL.sub(r"\1<token>", text)
+    text = _TOKEN_IN_EVENT.sub(r"\1<token>", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<token>")
+    return text
+
+
+def describe(exc: BaseException, *secrets: str) -> str:
+    return _redact(f"{type(exc).__name__}: {exc}", *secrets)
+
+
+class _RedactTokens(logging.Filter):
+    """Scrub interaction tokens from discord.py's own logs.
+
+    discord.py logs request URLs (DEBUG, and WARNING on 429s) and, at DEBUG, every raw gateway
+    event; interaction URLs and INTERACTION_CREATE payloads carry the token that lets anyone
+    answer in the bot's name for 15 minutes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("discord.http", "discord.webhook.async_", "discord.gateway", "discord.state"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+def delivery_error(exc: BaseException) -> DeliveryError | None:
+    """The core's meaning of a discord.py/aiohttp failure, or None for a bug to re-raise."""
+    if isinstance(exc, discord.RateLimited):
+        return RateLimited(exc.retry_after)
+    if isinstance(exc, discord.HTTPException):
+        what = f"HTTP {exc.status} (code {exc.code}): {exc.text[:200]}"
+        if exc.status == 429:  # a Cloudflare ban or an unusual 429 discord.py did not absorb
+            header = exc.response.headers.get("Retry-After") if exc.response else None
+            try:
+                wait = float(header) if header else 60.0
+            except ValueError:
+                wait = 60.0
+            return RateLimited(wait, what)
+        if isinstance(exc, discord.Forbidden) and exc.code in _GONE_FORBIDDEN:
+            return TargetGone(f"{_GONE_FORBIDDEN[exc.code]}: {what}")
+        if isinstance(exc, discord.NotFound) and exc.code in _GONE_NOT_FOUND:
+            return TargetGone(f"{_GONE_NOT_FOUND[exc.code]}: {what}")
+        if exc.status == 400 and exc.code in _GONE_BAD_REQUEST:
+            return TargetGone(f"{_GONE_BAD_REQUEST[exc.code]}: {what}")
+        if isinstance(exc, discord.DiscordServerError) or exc.status >= 500:
+            return TransientError(what)
+        return PermanentError(what)
+    if isinstance(exc, aiohttp.ClientError | OSError):  # OSError includes TimeoutError
+        return TransientError(describe(exc))
+    return None
