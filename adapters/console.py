@@ -81,9 +81,7 @@ class ConsoleAdapter:
     registry: CommandRegistry
     console: Console = field(default_factory=Console)
     platform: str = PLATFORM
-    limits: Limits = field(
-        default_factory=lambda: Limits(messages_per_second=1000, per_chat_per_second=1000)
-    )
+    limits: Limits = field(default_factory=lambda: Limits(messages_per_second=1000))
     _more: Continuation | None = None
 
     def context(self) -> Context:

@@ -68,8 +68,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.publishing import format_counts  # noqa: E402
 from bot.store import DeliveryKind, DeliveryStatus, SQLiteStore, SubscriptionKind  # noqa: E402
+from bot.views import format_counts  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
 ISSUE = 206

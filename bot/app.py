@@ -20,9 +20,10 @@ from bot.commands import CommandRegistry, build_registry
 from bot.config import Settings
 from bot.platform import Adapter
 from bot.publishing import Dispatcher, Publisher
-from bot.reply import Reply, Tone
+from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
 from bot.store import SQLiteStore, Store
+from bot.views import content_rejected_reply
 
 __all__ = ["App", "serve"]
 
@@ -148,18 +149,6 @@ class App:
         self._tasks.clear()
         await self.store.close()
         self.archive.archive.close()
-
-
-def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
-    """What operators are told when a content change can't be served."""
-    lines = [str(e) for e in errors[:limit]]
-    more = f"\n\n…and {len(errors) - limit} more." if len(errors) > limit else ""
-    return Reply.text(
-        "A content change was rejected; the bot keeps serving the previous archive until the "
-        "file is fixed:\n\n" + "\n\n".join(lines) + more,
-        title="Content problem",
-        tone=Tone.ERROR,
-    )
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:

@@ -258,12 +258,12 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(issue, PublishResult):
             console.print(issue.message)
             return 0 if issue.issue_number is None else 1
-        plan = await app.publisher.plan(issue)
-        published = await app.store.publication(issue.number)
+        preview = await app.publisher.preview(issue)
+        plan, published = preview.plan, preview.published
         console.print(
             f"[bold]Dry run[/bold]: issue #{issue.number} would go out as {plan.describe()}."
         )
-        if published is not None and not published.baseline:
+        if preview.already_published and published is not None:
             console.print(
                 f"(It is already published, {published.trigger}: publishing again sends nothing.)"
             )
@@ -286,7 +286,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import render
-    from bot.scheduler import publishing_status
+    from bot.publishing import publishing_status
     from bot.store import SQLiteStore
 
     async def go() -> int:

@@ -28,11 +28,10 @@ from bot.content.models import Issue
 from bot.content.topics import normalize
 from bot.errors import DlwError
 from bot.model import MAX_SUBSCRIPTIONS, Subscription, SubscriptionKind, Target
-from bot.publishing import Publisher, channel_reply
+from bot.publishing import Publisher, publishing_status
 from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
-from bot.scheduler import publishing_status
 from bot.store import Store
-from bot.views import issue_reply, search_reply, section_reply
+from bot.views import issue_reply, preview_reply, search_reply, section_reply
 
 __all__ = [
     "ChatKind",
@@ -869,18 +868,8 @@ def _declare(r: CommandRegistry) -> None:
             return (
                 _no_issue(ctx, issue) if issue is not None else Reply.error("The archive is empty.")
             )
-        publisher = ctx.services.publisher
-        plan = await publisher.plan(found)
-        published = await ctx.services.store.publication(found.number)
-        if published is None or published.baseline:
-            verdict = f"Publishing issue #{found.number} would send {plan.describe()}."
-        else:
-            verdict = (
-                f"Issue #{found.number} is already published ({published.trigger}); publishing it "
-                f"again sends nothing. Today it would have gone out as {plan.describe()}."
-            )
-        summary = Reply.text(verdict, title=f"Preview of issue #{found.number}", ephemeral=True)
-        return replace(channel_reply(found), ephemeral=True, then=(summary,))
+        preview = await ctx.services.publisher.preview(found)
+        return preview_reply(found, preview.plan.describe(), preview.published)
 
     @r.command(
         "publish",

@@ -6,7 +6,7 @@ Adapters translate their platform's errors into these, so the dispatcher decides
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.errors import DlwError
 from bot.model import Target
@@ -71,13 +71,13 @@ class PermanentError(DeliveryError):
 
 @dataclass(frozen=True)
 class Limits:
-    """A platform's sending limits, used by the dispatcher to pace itself."""
+    """A platform's sending limits, as the dispatcher uses them: it starts at most
+    ``messages_per_second`` sends a second and has at most ``max_concurrency`` in flight (one
+    at a time per chat, whatever the platform). Finer limits (per group, per route) are the
+    platform client's business inside a send."""
 
     messages_per_second: float
-    per_chat_per_second: float = 1.0
-    per_group_per_minute: float = 20.0
     max_concurrency: int = 8
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 async def note_unreachable(store: Channels, target: Target, error: DeliveryError) -> bool:

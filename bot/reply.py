@@ -22,6 +22,7 @@ __all__ = [
     "Tone",
     "chunk",
     "emphasize",
+    "plural",
     "shorten",
 ]
 
@@ -143,6 +144,11 @@ class Reply:
 
     def with_blocks(self, blocks: Sequence[Block]) -> Reply:
         return replace(self, blocks=tuple(blocks))
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is one: "1 item", "1,024 items"."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:

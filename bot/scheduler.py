@@ -15,37 +15,21 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
-from bot.config import Settings
 from bot.model import utcnow
-from bot.publishing import Publisher, PublishResult, status_reply
-from bot.reply import Reply
+from bot.publishing import Publisher, PublishResult
 from bot.schedule import Schedule
 from bot.store import Store
 
 __all__ = [
     "LAST_SLOT_KEY",
     "WeeklyPublisher",
-    "publishing_status",
 ]
 
 log = logging.getLogger(__name__)
 
 LAST_SLOT_KEY = "schedule.last_slot"
-
-
-async def publishing_status(
-    store: Store, settings: Settings, *, local_platforms: Collection[str] = ()
-) -> Reply:
-    """``/status`` and ``dlw-bot status``: the configured schedule, then the store's view."""
-    schedule = settings.schedule()
-    return await status_reply(
-        store,
-        local_platforms=local_platforms,
-        schedule=schedule.describe() if schedule else None,
-        next_slot=schedule.next_after(utcnow()) if schedule else None,
-    )
 
 
 class WeeklyPublisher:

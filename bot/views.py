@@ -1,28 +1,40 @@
-"""Replies built from content: an issue, a section, search results, a digest.
+"""Every reply the bot builds: an issue, a section, search results, a digest, a channel post,
+the operators' report, preview and status, a content problem.
 
-Commands and the publisher share these, so ``/latest`` in a chat and the weekly channel post of
-the same issue look the same.
+Commands, the publisher and the app share these, so ``/latest`` in a chat and the weekly channel
+post of the same issue look the same, and a reader of this module sees every message the bot can
+send. Builders are pure: whoever calls them has gathered the data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, shorten
+from bot.model import DeliveryStatus, Publication
+from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, Tone, plural, shorten
 
 __all__ = [
+    "CHANNEL_FOOTER",
     "DIGEST_SUMMARY_CHARS",
     "INLINE_PAGE_SIZE",
     "ISSUE_SUMMARY_CHARS",
     "EntryPage",
+    "channel_reply",
+    "content_rejected_reply",
     "digest_reply",
+    "format_counts",
     "inline_entries",
     "issue_reply",
+    "preview_reply",
+    "report_reply",
     "search_reply",
     "section_reply",
+    "status_reply",
 ]
 
 ISSUE_SUMMARY_CHARS = 280  # an issue overview trims paper abstracts; /section shows them whole
@@ -64,7 +76,7 @@ def section_reply(
     items = section.items[start : start + per_page]
     blocks: list[Block] = [Entry(title=i.title, url=i.url, summary=i.summary) for i in items]
     more = Continuation(command, page + 1) if start + per_page < len(section.items) else None
-    count = f"{len(section.items)} item{'s' if len(section.items) != 1 else ''}"
+    count = plural(len(section.items), "item")
     if page > 1:
         count += f", page {page}"
     return Reply(
@@ -112,7 +124,7 @@ def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:
     """A reader's digest: the items of ``issue`` matching their topics, each saying why."""
     blocks: list[Block] = [
         Paragraph(
-            f"{len(matches)} item{'s' if len(matches) != 1 else ''} on topics you follow:",
+            f"{plural(len(matches), 'item')} on topics you follow:",
             muted=True,
         )
     ]
@@ -167,3 +179,128 @@ def inline_entries(
 
 def _story_entry(story: Story) -> Entry:
     return _entry(story.item, limit=DIGEST_SUMMARY_CHARS, meta=story.where)
+
+
+# -- publishing: channel posts, reports, previews, status -------------------------------------
+
+CHANNEL_FOOTER = (
+    "Deep Learning Weekly bot: /section papers for one section, /search anything, "
+    "/subscribe a topic to get its stories by direct message."
+)
+_STATUS_ORDER = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.CLAIMED,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.GONE,
+)
+
+
+def channel_reply(issue: Issue) -> Reply:
+    """What a registered channel receives for ``issue``."""
+    return issue_reply(issue, footer=CHANNEL_FOOTER)
+
+
+def report_reply(payload: Mapping[str, Any]) -> Reply:
+    """The operators' report of a finished publication (its payload frozen in the outbox)."""
+    blocks: list[Block] = [Paragraph(str(payload.get("summary", "")))]
+    unreachable = payload.get("unreachable") or []
+    if unreachable:
+        blocks.append(Paragraph("Not delivered (inactive destinations will not get later issues):"))
+        for u in unreachable:
+            what = "went inactive" if u.get("status") == DeliveryStatus.GONE else "failed"
+            blocks.append(
+                Entry(
+                    title=f"{u.get('target')} ({u.get('kind')})",
+                    summary=str(u.get("error") or "no reason given"),
+                    meta=what,
+                )
+            )
+    if payload.get("more"):
+        blocks.append(Paragraph(f"…and {payload['more']} more: see dlw-bot status.", muted=True))
+    tone = Tone.ERROR if unreachable else Tone.SUCCESS
+    return Reply(
+        title=str(payload.get("title", "Publication report")), blocks=tuple(blocks), tone=tone
+    )
+
+
+def format_counts(counts: Mapping[str, Mapping[DeliveryStatus, int]]) -> str:
+    """E.g. "telegram: 2 pending, 120 sent, 1 gone; discord: 14 sent"."""
+    parts = []
+    for platform, by_status in sorted(counts.items()):
+        shown = [f"{by_status[s]} {s.value}" for s in _STATUS_ORDER if by_status.get(s)]
+        parts.append(f"{platform}: {', '.join(shown) or 'nothing'}")
+    return "; ".join(parts) or "nothing queued"
+
+
+def status_reply(
+    *,
+    schedule: str | None,
+    next_slot: dt.datetime | None,
+    channels: Mapping[str, int],
+    readers: Mapping[str, int],
+    outbox: Mapping[str, Mapping[DeliveryStatus, int]],
+    publications: Sequence[Publication],
+) -> Reply:
+    """Where publishing stands: the schedule, the audience per platform, the outbox, and the
+    recent ``publications``."""
+    blocks: list[Block] = []
+    if schedule is None:
+        blocks.append(
+            Paragraph("Scheduled publishing is off; publish with /publish or dlw-bot publish.")
+        )
+    else:
+        when = f"; next slot {next_slot:%Y-%m-%d %H:%M} UTC" if next_slot else ""
+        blocks.append(Paragraph(f"Schedule: {schedule}{when}."))
+    audience = "; ".join(
+        f"{platform}: {plural(channels.get(platform, 0), 'channel')}, "
+        f"{plural(readers.get(platform, 0), 'reader')} with subscriptions"
+        for platform in sorted(set(channels) | set(readers))
+    )
+    blocks.append(
+        Paragraph(f"Audience: {audience or 'no channel registered, no subscriptions yet'}.")
+    )
+    blocks.append(Paragraph(f"Outbox: {format_counts(outbox)}.", muted=True))
+    if not publications:
+        blocks.append(Paragraph("No issue has been published yet."))
+    for publication in publications:
+        if publication.baseline:
+            state = "baseline: where this database started; nothing was sent"
+        elif not publication.done:
+            state = "delivering"
+        else:
+            state = "delivered, report sent" if publication.reported_at else "delivered"
+        blocks.append(
+            Entry(
+                title=f"Issue #{publication.issue_number}",
+                summary=format_counts(publication.counts) if publication.counts else "",
+                meta=f"{publication.trigger}, {publication.created_at[:16].replace('T', ' ')} UTC · {state}",
+            )
+        )
+    return Reply(title="Publishing status", blocks=tuple(blocks), ephemeral=True)
+
+
+def preview_reply(issue: Issue, plan_described: str, published: Publication | None) -> Reply:
+    """``/preview``: the channel post exactly as channels get it, then what publishing would send
+    (``plan_described``) and whether the issue is out already."""
+    if published is None or published.baseline:
+        verdict = f"Publishing issue #{issue.number} would send {plan_described}."
+    else:
+        verdict = (
+            f"Issue #{issue.number} is already published ({published.trigger}); publishing it "
+            f"again sends nothing. Today it would have gone out as {plan_described}."
+        )
+    summary = Reply.text(verdict, title=f"Preview of issue #{issue.number}", ephemeral=True)
+    return replace(channel_reply(issue), ephemeral=True, then=(summary,))
+
+
+def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
+    """What operators are told when a content change can't be served."""
+    lines = [str(e) for e in errors[:limit]]
+    more = f"\n\n…and {len(errors) - limit} more." if len(errors) > limit else ""
+    return Reply.text(
+        "A content change was rejected; the bot keeps serving the previous archive until the "
+        "file is fixed:\n\n" + "\n\n".join(lines) + more,
+        title="Content problem",
+        tone=Tone.ERROR,
+    )

@@ -34,9 +34,9 @@ from adapters.discord import (
 )
 from bot.app import App
 from bot.config import Settings
-from bot.publishing import CHANNEL_FOOTER, channel_reply
 from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
+from bot.views import CHANNEL_FOOTER, channel_reply
 from tests.fakes.discord_api import SEND_MESSAGES, FakeDiscord, MessageRecord
 from tests.fakes.discord_reading import (
     assert_within_limits,

@@ -33,8 +33,8 @@ from pydantic import SecretStr
 from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.app import App
 from bot.config import Settings
-from bot.publishing import CHANNEL_FOOTER
 from bot.store import Subscription, SubscriptionKind, Target
+from bot.views import CHANNEL_FOOTER
 from tests.conftest import REPO
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
 

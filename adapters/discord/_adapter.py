@@ -252,11 +252,9 @@ class DiscordAdapter:
         self.settings = settings
         self.registry: CommandRegistry = app.registry
         self.answer_budget = answer_budget
-        # discord.py paces each route by Discord's headers; these guide the dispatcher: 50
-        # requests/s globally, about 5 messages per 5 s in one channel.
-        self.limits = Limits(
-            messages_per_second=25.0, per_chat_per_second=1.0, per_group_per_minute=60.0
-        )
+        # discord.py paces each route by Discord's headers (about 5 messages per 5 s in one
+        # channel); the dispatcher keeps well under the 50 requests/s global limit.
+        self.limits = Limits(messages_per_second=25.0)
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
 

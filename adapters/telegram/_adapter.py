@@ -163,11 +163,7 @@ class TelegramAdapter:
         self._flood_retries = flood_retries
         self._network_retries = network_retries
         self._backoff = backoff
-        self.limits = Limits(
-            messages_per_second=settings.max_rate,
-            per_chat_per_second=1.0,
-            per_group_per_minute=20.0,
-        )
+        self.limits = Limits(messages_per_second=settings.max_rate)
         self._application: PtbApplication | None = None
         self._bot_username: str | None = None
 

@@ -1,0 +1,317 @@
+"""Draining one platform's outbox: claims with leases, one retry policy, pacing from Limits.
+
+The dispatcher decides *how* an outbox row is sent: it claims due rows for one platform, sends
+them through that platform's adapter with bounded concurrency, one at a time per chat, starting
+at most ``limits.messages_per_second`` sends a second, and records each outcome (see
+:mod:`bot.delivery`). Rows claimed by a process that died go back to pending when it restarts
+(or, for another process's claims, after a lease), so nothing is lost; what can repeat after a
+crash is at most what was in flight at that moment.
+
+Retries are decided here and only here, from the error an adapter raises: wait a rate limit's
+``retry_after``; back off exponentially on transient errors up to ``max_attempts``; never retry a
+refusal. Inside one send an adapter's library may retry briefly (python-telegram-bot's rate
+limiter waits out flood limits up to ``flood_retries`` times and retries network failures
+``network_retries`` times; discord.py waits out 429s up to ``MAX_RATE_LIMIT_WAIT`` seconds and
+retries 5xx a few times): both are bounded to seconds, so a send returns or raises soon and every
+longer wait is the dispatcher's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.delivery import (
+    ChatMoved,
+    DeliveryError,
+    Limits,
+    PermanentError,
+    RateLimited,
+    TargetGone,
+    TransientError,
+)
+from bot.model import (
+    Delivery,
+    DeliveryKind,
+    Target,
+    utcnow,
+)
+from bot.publishing.planner import Publisher
+from bot.reply import Reply
+from bot.store import Store
+
+__all__ = ["Dispatcher", "Sender"]
+
+log = logging.getLogger("bot.publishing")
+
+
+class Sender(Protocol):
+    """The part of an adapter the dispatcher uses (see :class:`adapters.base.Adapter`)."""
+
+    platform: str
+    limits: Limits
+
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]: ...
+
+
+@dataclass
+class Dispatcher:
+    """Drains one platform's outbox through ``sender``.
+
+    ``worker`` names this process in the store's claims; it must be unique among processes
+    sharing the database and stable across restarts (``DLW_INSTANCE``), so that a restarted
+    process resumes its own unfinished rows at once. Claims of other workers older than
+    ``lease`` seconds are taken back too (their process died).
+
+    Outcomes: sent; ``RateLimited`` waits exactly ``retry_after`` (the whole platform pauses, the
+    row is not counted as failing); ``TransientError`` retries with exponential backoff up to
+    ``max_attempts``; ``TargetGone`` settles the row as gone and deactivates the destination;
+    ``ChatMoved`` moves the chat's registrations and resends; ``PermanentError`` (or a bug) is
+    recorded as failed, never retried.
+    """
+
+    sender: Sender
+    store: Store
+    publisher: Publisher
+    worker: str
+    concurrency: int | None = None
+    idle_poll: float = 2.0
+    lease: float = 600.0
+    max_attempts: int = 5
+    backoff: float = 2.0
+    max_backoff: float = 600.0
+    shutdown_grace: float = 10.0
+    clock: Callable[[], dt.datetime] = utcnow
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _paused_until: dt.datetime | None = field(default=None, init=False)
+    _chat_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(
+        default_factory=dict, init=False
+    )
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _next_start: float = field(default=0.0, init=False)  # loop time the next send may start
+
+    @property
+    def platform(self) -> str:
+        return self.sender.platform
+
+    def wake(self) -> None:
+        """New rows may be due (a publication in this process): look now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Work until ``stop`` is set (or cancelled); in-flight sends finish before returning."""
+        stop = stop or asyncio.Event()
+        resumed = await self.store.release_claims(self.platform, worker=self.worker)
+        if resumed:
+            log.warning(
+                "%s: resuming %d deliveries left unfinished by a previous run",
+                self.platform,
+                resumed,
+            )
+        try:
+            while not stop.is_set():
+                await self._step(stop)
+        finally:
+            await self._finish_inflight()
+
+    async def _finish_inflight(self) -> None:
+        """Let sends under way finish and be recorded; past ``shutdown_grace`` they are cancelled
+        and stay claimed, to be resumed (and possibly repeated) at the next start."""
+        if not self._inflight:
+            return
+        pending = set(self._inflight)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait(pending, timeout=self.shutdown_grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _step(self, stop: asyncio.Event) -> None:
+        claimed = await self._claim()
+        self._wake.clear()
+        if claimed:
+            return
+        waiters: set[asyncio.Task[Any]] = set(self._inflight)
+        if not self._inflight:
+            await self.publisher.write_reports()
+            await self._release_expired()
+        timeout = await self._idle_timeout()
+        waiters.add(asyncio.ensure_future(self._wake.wait()))
+        waiters.add(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters - self._inflight:
+                waiter.cancel()
+
+    async def _idle_timeout(self) -> float:
+        """How long to wait when there is nothing to claim: until the next row falls due, a
+        pause ends, or the next poll for other processes' publications."""
+        timeout = self.idle_poll
+        now = self.clock()
+        if self._paused_until and self._paused_until > now:
+            return min(timeout, (self._paused_until - now).total_seconds())
+        if self._inflight:
+            return timeout  # a finishing send wakes the loop, which then claims what is due
+        due = await self.store.next_due(self.platform)
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - now).total_seconds()))
+        return max(timeout, 0.001)
+
+    async def _release_expired(self) -> None:
+        cutoff = self.clock() - dt.timedelta(seconds=self.lease)
+        released = await self.store.release_claims(self.platform, older_than=cutoff)
+        if released:
+            log.warning(
+                "%s: took back %d deliveries claimed over %gs ago",
+                self.platform,
+                released,
+                self.lease,
+            )
+
+    async def _claim(self) -> int:
+        """Claim as many due rows as there are free slots and start sending them."""
+        now = self.clock()
+        if self._paused_until and self._paused_until > now:
+            return 0
+        free = self._limit - len(self._inflight)
+        if free <= 0:
+            return 0
+        deliveries = await self.store.claim_deliveries(self.platform, self.worker, free, now=now)
+        for delivery in deliveries:
+            task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+        return len(deliveries)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task crashed", exc_info=task.exception())
+
+    @property
+    def _limit(self) -> int:
+        return max(1, self.concurrency or self.sender.limits.max_concurrency)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        # One message at a time per chat (Telegram: about one per second in a chat): rows for
+        # a chat already being sent to wait for it.
+        key = (delivery.target.chat_id, delivery.target.thread_id)
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._attempt(delivery)
+        finally:
+            lock, users = self._chat_locks[key]
+            if users <= 1:
+                del self._chat_locks[key]
+            else:
+                self._chat_locks[key] = (lock, users - 1)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        target = delivery.target
+        try:
+            if delivery.kind is not DeliveryKind.REPORT:
+                await self.publisher.load_issue(delivery.issue_number)
+            reply = self.publisher.render(delivery)
+            await self._pace()
+            ids = await self.sender.send(target, reply, skip=len(delivery.sent))
+        except RateLimited as error:
+            until = self.clock() + dt.timedelta(seconds=error.retry_after)
+            self._paused_until = max(self._paused_until or until, until)
+            await self._settled(
+                delivery,
+                self.store.retry_delivery(
+                    delivery,
+                    until,
+                    str(error),
+                    count_attempt=False,
+                    sent=[*delivery.sent, *error.sent],
+                ),
+            )
+            log.info("%s: rate limited, pausing %.2fs", self.platform, error.retry_after)
+        except TargetGone as error:
+            await self._settled(
+                delivery, self.store.mark_gone(delivery, str(error), thread_only=error.thread_only)
+            )
+            log.info("%s: %s is gone (%s); deactivated", self.platform, target, error)
+        except ChatMoved as error:
+            await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
+            await self._settled(
+                delivery,
+                self.store.retry_delivery(delivery, self.clock(), str(error), count_attempt=False),
+            )
+            log.info(
+                "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
+            )
+        except TransientError as error:
+            attempts = delivery.attempts + 1
+            if attempts >= self.max_attempts:
+                message = f"gave up after {attempts} attempts: {error}"
+                await self._settled(delivery, self.store.mark_failed(delivery, message))
+                log.warning(
+                    "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
+                )
+            else:
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
+                delay *= random.uniform(0.8, 1.2)
+                when = self.clock() + dt.timedelta(seconds=delay)
+                await self._settled(
+                    delivery,
+                    self.store.retry_delivery(
+                        delivery,
+                        when,
+                        str(error),
+                        count_attempt=True,
+                        sent=[*delivery.sent, *error.sent],
+                    ),
+                )
+                log.info(
+                    "%s: delivery %d to %s: %s; retry in %.1fs",
+                    self.platform,
+                    delivery.id,
+                    target,
+                    error,
+                    delay,
+                )
+        except (PermanentError, DeliveryError) as error:
+            await self._settled(delivery, self.store.mark_failed(delivery, str(error)))
+            log.warning(
+                "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, error
+            )
+        except Exception as error:  # a bug (rendering, adapter): recorded, never retried in a loop
+            log.exception("%s: delivery %d to %s crashed", self.platform, delivery.id, target)
+            await self._settled(
+                delivery, self.store.mark_failed(delivery, f"internal error: {error!r}")
+            )
+        else:
+            await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
+
+    async def _pace(self) -> None:
+        """Start at most ``limits.messages_per_second`` sends a second, evenly spaced (the
+        platform's client may pace its requests too; this keeps a fan-out from queueing there)."""
+        rate = self.sender.limits.messages_per_second
+        if rate <= 0:
+            return
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._next_start)
+        self._next_start = start + 1.0 / rate
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:
+        if not await outcome:
+            log.warning(
+                "%s: delivery %d was no longer claimed by %s when it finished (lease expired?)",
+                self.platform,
+                delivery.id,
+                self.worker,
+            )
