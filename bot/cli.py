@@ -30,6 +30,7 @@ from adapters.discord.settings import DiscordSettings
 from adapters.telegram.settings import TelegramSettings
 from bot.config import Settings
 from bot.errors import DlwError
+from bot.reply import plural
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -307,7 +308,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 def _print_content_errors(errors: Sequence[object]) -> None:
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"{len(errors)} problem{'s' if len(errors) != 1 else ''} found.", file=sys.stderr)
+    print(f"{plural(len(errors), 'problem')} found.", file=sys.stderr)
 
 
 def _validate(settings: Settings, args: argparse.Namespace) -> int:

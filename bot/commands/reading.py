@@ -1,0 +1,217 @@
+"""Reading the newsletter: the tour, help, issues, sections, search, and inline stories."""
+
+from __future__ import annotations
+
+from bot.archive import MAX_QUERY_CHARS, QueryError
+from bot.commands.params import Param, ParamType, Suggest
+from bot.commands.registry import Command, Context, Permission, command
+from bot.content.models import Issue
+from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone, plural
+from bot.views import EntryPage, inline_entries, issue_reply, search_reply, section_reply
+
+__all__ = ["COMMANDS", "ISSUE_FOOTER", "inline_stories", "latest_or_error", "no_issue"]
+
+ISSUE_FOOTER = "Read a section in full with /section papers; search everything with /search."
+
+
+def no_issue(ctx: Context, number: int) -> Reply:
+    """The reply to an issue number the archive does not have."""
+    numbers = ctx.services.archive.archive.numbers
+    if not numbers:
+        return Reply.error("The archive is empty: no issues have been loaded yet.")
+    span = f"#{numbers[0]}–#{numbers[-1]}" if len(numbers) > 1 else f"#{numbers[0]}"
+    return Reply.error(
+        f"There's no issue #{number:,} in the archive ({plural(len(numbers), 'issue')}: {span}).",
+        hint="See /issues for the list, or /latest for the newest.",
+    )
+
+
+def latest_or_error(ctx: Context) -> Issue | Reply:
+    """The newest issue, or the reply saying the archive is empty."""
+    issue = ctx.services.archive.archive.latest()
+    return (
+        issue
+        if issue is not None
+        else Reply.error("The archive is empty: no issues have been loaded yet.")
+    )
+
+
+@command(
+    "start",
+    "Welcome and a quick tour",
+    "Says hello and shows what the bot can do.",
+)
+async def start(ctx: Context) -> Reply:
+    archive = ctx.services.archive.archive
+    latest = archive.latest()
+    blocks: list[Block] = [
+        Paragraph(
+            "Deep Learning Weekly, right here: read the latest issue, search the archive, and get the stories on topics you follow."
+        ),
+    ]
+    if latest:
+        blocks.append(Paragraph(f"Latest: Issue #{latest.number} — {latest.subtitle}"))
+    blocks.append(
+        Paragraph(
+            "Try /latest, /section papers, /search pytorch or /subscribe pytorch. /help lists everything.",
+            muted=True,
+        )
+    )
+    return Reply(title="Welcome to Deep Learning Weekly", blocks=tuple(blocks), tone=Tone.SUCCESS)
+
+
+@command(
+    "help",
+    "List the commands, or explain one",
+    "Without an argument lists every command; /help search explains /search.",
+    Param("command", "The command to explain, e.g. search.", required=False),
+    examples=("/help search",),
+)
+async def help_(ctx: Context, command: str | None) -> Reply:
+    visible = [
+        c
+        for c in ctx.services.registry.commands.values()
+        if c.permission is not Permission.OPERATOR or ctx.is_operator
+    ]
+    if command:
+        name = command.lstrip("/").casefold()
+        found = ctx.services.registry.commands.get(name)
+        if found is None or found not in visible:
+            return ctx.services.registry.unknown(name)
+        blocks: list[Block] = [
+            Paragraph(found.help),
+            Paragraph(f"Usage: {found.usage}", muted=True),
+        ]
+        for p in found.params:
+            blocks.append(Paragraph(f"{p.name}: {p.description}", muted=True))
+        if found.examples:
+            blocks.append(Paragraph("Examples: " + ", ".join(found.examples), muted=True))
+        return Reply(title=f"/{found.name}", blocks=tuple(blocks))
+    entries = [Entry(title=c.usage, summary=c.description) for c in visible]
+    return Reply(
+        title="Commands",
+        blocks=(*entries, Paragraph("Details: /help COMMAND, e.g. /help search", muted=True)),
+    )
+
+
+@command(
+    "latest",
+    "The newest issue",
+    "Shows the newest issue: its headline topics and every section's items.",
+)
+async def latest(ctx: Context) -> Reply:
+    issue = latest_or_error(ctx)
+    return issue if isinstance(issue, Reply) else issue_reply(issue, footer=ISSUE_FOOTER)
+
+
+@command(
+    "issue",
+    "One issue by its number",
+    "Shows one issue of the archive by its number.",
+    Param("number", "Issue number, e.g. 206.", ParamType.INTEGER, min_value=1, max_value=99_999),
+    examples=("/issue 206",),
+)
+async def issue(ctx: Context, number: int) -> Reply:
+    found = ctx.services.archive.archive.issue(number)
+    return issue_reply(found, footer=ISSUE_FOOTER) if found else no_issue(ctx, number)
+
+
+@command(
+    "issues",
+    "Every issue in the archive",
+    "Lists the issues in the archive, newest first.",
+)
+async def issues(ctx: Context) -> Reply:
+    per_page = 10
+    all_issues = list(reversed(ctx.services.archive.archive.issues))
+    if not all_issues:
+        return Reply.error("The archive is empty: no issues have been loaded yet.")
+    start = (ctx.page - 1) * per_page
+    shown = all_issues[start : start + per_page]
+    if not shown:
+        return Reply.text("No more issues.")
+    entries = [
+        Entry(
+            title=f"Issue #{i.number}",
+            summary=i.subtitle,
+            meta=i.date.isoformat() if i.date else None,
+        )
+        for i in shown
+    ]
+    more = Continuation("/issues", ctx.page + 1) if start + per_page < len(all_issues) else None
+    return Reply(
+        title=f"The archive: {plural(len(all_issues), 'issue')}",
+        blocks=(*entries, Paragraph("Open one with /issue NUMBER.", muted=True)),
+        more=more,
+    )
+
+
+@command(
+    "section",
+    "One section of the latest (or a given) issue",
+    "Shows one section in full, e.g. /section papers. Names are forgiving: papers, libs, "
+    "mobile, edge, industry, learning. Add an issue number for an older issue.",
+    Param(
+        "name",
+        "Section name, e.g. papers, libs, mobile.",
+        rest=True,
+        suggest=Suggest.SECTION,
+        max_length=80,
+    ),
+    Param(
+        "number",
+        "Issue number (default: the latest).",
+        ParamType.INTEGER,
+        required=False,
+        min_value=1,
+        max_value=99_999,
+    ),
+    examples=("/section papers", "/section mobile 202"),
+)
+async def section(ctx: Context, name: str, number: int | None) -> Reply:
+    archive = ctx.services.archive.archive
+    if number is not None:
+        found = archive.issue(number)
+        if found is None:
+            return no_issue(ctx, number)
+        target: Issue = found
+    else:
+        latest_issue = latest_or_error(ctx)
+        if isinstance(latest_issue, Reply):
+            return latest_issue
+        target = latest_issue
+    chosen = archive.section(target, name)
+    if chosen is None:
+        names = ", ".join(archive.section_choices(target))
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        return Reply.error(
+            f"Issue #{target.number} has no section “{shown}”.",
+            hint=f"Its sections: {names}. For example: /section {archive.section_choices(target)[-1]}",
+        )
+    command = f"/section {name}" + (f" {number}" if number is not None else "")
+    return section_reply(target, chosen, command=command, page=ctx.page)
+
+
+@command(
+    "search",
+    "Search every issue",
+    "Searches the titles and summaries of every issue, best matches first. Use quotes for a "
+    'phrase: /search "language model".',
+    Param("query", "What to look for.", rest=True, max_length=MAX_QUERY_CHARS),
+    examples=("/search federated learning", '/search "reinforcement learning"'),
+)
+async def search(ctx: Context, query: str) -> Reply:
+    archive = ctx.services.archive.archive
+    try:
+        page = archive.search(query, page=ctx.page)
+    except QueryError as exc:
+        return Reply.error(str(exc))
+    return search_reply(page, archive, command=f"/search {query}")
+
+
+async def inline_stories(ctx: Context, query: str) -> EntryPage:
+    """``@bot QUERY`` in any chat: the stories matching ``query``, page ``ctx.page``."""
+    return inline_entries(ctx.services.archive.archive, query, page=ctx.page)
+
+
+COMMANDS: tuple[Command, ...] = (start, help_, latest, issue, issues, section, search)
