@@ -17,9 +17,10 @@ from rich.padding import Padding
 from rich.panel import Panel
 from rich.text import Text
 
-from bot.commands import ChatKind, CommandRegistry, Context, Services
+from bot.commands import ChatKind, Context
 from bot.delivery import Limits
 from bot.model import Target
+from bot.platform import AdapterServices
 from bot.reply import Continuation, Entry, Heading, Paragraph, Reply, Tone
 
 __all__ = ["ConsoleAdapter", "render"]
@@ -77,22 +78,14 @@ def _entry(entry: Entry) -> RenderableType:
 class ConsoleAdapter:
     """An interactive terminal session and a place weekly posts can be "sent" to."""
 
-    services: Services
-    registry: CommandRegistry
+    services: AdapterServices
     console: Console = field(default_factory=Console)
     platform: str = PLATFORM
     limits: Limits = field(default_factory=lambda: Limits(messages_per_second=1000))
     _more: Continuation | None = None
 
     def context(self) -> Context:
-        return Context(
-            services=self.services,
-            platform=PLATFORM,
-            user_id=USER,
-            chat_id=USER,
-            chat_kind=ChatKind.PRIVATE,
-            operator=True,
-        )
+        return self.services.context(PLATFORM, USER, USER, ChatKind.PRIVATE, operator=True)
 
     async def handle(self, line: str) -> Reply | None:
         """Run one line as the console user and return the reply (or None for nothing to say)."""
@@ -100,11 +93,11 @@ class ConsoleAdapter:
         if text.casefold() in {"more", "/more"}:
             if self._more is None:
                 return Reply.text("Nothing more to show.")
-            reply: Reply | None = await self.registry.continue_(
+            reply: Reply | None = await self.services.registry.continue_(
                 self.context(), self._more.command, self._more.page
             )
         else:
-            reply = await self.registry.dispatch_text(self.context(), text)
+            reply = await self.services.registry.dispatch_text(self.context(), text)
         self._more = reply.more if reply else None
         return reply
 
@@ -117,7 +110,8 @@ class ConsoleAdapter:
 
     async def interact(self) -> None:
         """The read-eval-print loop. Ends on EOF (Ctrl-D), Ctrl-C, 'quit' or 'exit'."""
-        _enable_completion([f"/{name}" for name in self.registry.commands] + ["more", "quit"])
+        commands = self.services.registry.commands
+        _enable_completion([f"/{name}" for name in commands] + ["more", "quit"])
         self.console.print(
             Text("dlw-bot shell — type /help for commands, 'quit' to leave.", style="bold cyan")
         )

@@ -76,7 +76,7 @@ async def serve_dlw(api_url: str, token: str, stop: asyncio.Event) -> None:
         app = await App.create(bench_settings(workdir))
         try:
             telegram = TelegramSettings(token=SecretStr(token), api_url=api_url, max_rate=100_000)
-            adapter = TelegramAdapter(app, telegram, poll_timeout=10)
+            adapter = TelegramAdapter(app.adapter_services, telegram, poll_timeout=10)
             await adapter.start()
             await stop.wait()
             await adapter.stop()

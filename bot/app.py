@@ -18,7 +18,7 @@ from typing import Any
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, build_registry
 from bot.config import Settings
-from bot.platform import Adapter
+from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
@@ -70,6 +70,11 @@ class App:
         )
         app.publisher.on_publish = app.wake_dispatchers
         return app
+
+    @property
+    def adapter_services(self) -> AdapterServices:
+        """What adapters are given of this app: the registry, paging, a key-value store."""
+        return AdapterServices(self.registry, self, self.store)
 
     def wake_dispatchers(self) -> None:
         for dispatcher in self.dispatchers:

@@ -65,11 +65,11 @@ class Platforms:
         if self.telegram.configured:
             from adapters.telegram import TelegramAdapter
 
-            adapters.append(TelegramAdapter(app, self.telegram))
+            adapters.append(TelegramAdapter(app.adapter_services, self.telegram))
         if self.discord.configured:
             from adapters.discord import DiscordAdapter
 
-            adapters.append(DiscordAdapter(app, self.discord))
+            adapters.append(DiscordAdapter(app.adapter_services, self.discord))
         return adapters
 
 
@@ -222,7 +222,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import ConsoleAdapter
 
     async def shell(app: App) -> int:
-        console = ConsoleAdapter(services=app, registry=app.registry)
+        console = ConsoleAdapter(app.adapter_services)
         if args.line is not None:
             return await console.run_once(args.line)
         if sys.stdin.isatty():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.reply import Continuation, Reply
 from bot.store.protocols import Continuations
 
-__all__ = ["EXPIRED", "Paging", "PayloadFormat", "expired_reply"]
+__all__ = ["EXPIRED", "Paging", "PayloadFormat", "expired_reply", "inline_payload"]
 
 #: What a reader is told when a button's command line is no longer known.
 EXPIRED = "That button has expired; run the command again."
@@ -40,21 +40,22 @@ class PayloadFormat:
         return self.size(payload) <= self.limit
 
 
+def inline_payload(more: Continuation, form: PayloadFormat) -> str | None:
+    """The payload carrying the command line itself, if it fits (no store involved)."""
+    payload = f"{form.inline}{more.page}:{more.command}"
+    plain = more.command.startswith("/") and "\n" not in more.command
+    return payload if plain and form.fits(payload) else None
+
+
 @dataclass(frozen=True)
 class Paging:
     """Continuations in button payloads, backed by the store for the long ones."""
 
     store: Continuations
 
-    def inline(self, more: Continuation, form: PayloadFormat) -> str | None:
-        """The payload carrying the command line itself, if it fits (no store involved)."""
-        payload = f"{form.inline}{more.page}:{more.command}"
-        plain = more.command.startswith("/") and "\n" not in more.command
-        return payload if plain and form.fits(payload) else None
-
     async def encode(self, more: Continuation, form: PayloadFormat) -> str:
         """The payload for ``more``: inline if it fits, else a key saved in the store."""
-        payload = self.inline(more, form)
+        payload = inline_payload(more, form)
         if payload is None:
             payload = form.stored + await self.store.save_continuation(more.command, more.page)
         return payload

@@ -1,7 +1,8 @@
-"""The contract between the core and a platform: what an adapter is to the app.
+"""The contract between the core and a platform, both ways.
 
-The core defines it (and types on it) so it never imports an adapter; :mod:`adapters.base`
-re-exports it for adapter authors. An adapter turns platform events into
+:class:`Adapter` is what a platform is to the app; :class:`AdapterServices` is all of the core an
+adapter gets (never the App itself). The core defines both, so it never imports an adapter;
+:mod:`adapters.base` re-exports them for adapter authors. An adapter turns platform events into
 :class:`bot.commands.Context` + command calls, and :class:`bot.reply.Reply` objects into platform
 messages. It contains no business logic: what to answer is decided by :mod:`bot.commands`, what
 to publish by :mod:`bot.publishing`.
@@ -9,13 +10,18 @@ to publish by :mod:`bot.publishing`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from bot.delivery import Limits
+from bot.commands import ChatKind, CommandRegistry, Context, Services
+from bot.delivery import DeliveryError, Limits, note_unreachable
 from bot.model import Target
+from bot.paging import Paging
 from bot.reply import Reply
+from bot.store import Store
+from bot.store.protocols import KeyValue
 
-__all__ = ["Adapter"]
+__all__ = ["Adapter", "AdapterServices"]
 
 
 @runtime_checkable
@@ -39,3 +45,55 @@ class Adapter(Protocol):
         after some messages went out carries their ids in ``sent``.
         """
         ...
+
+
+class AdapterServices:
+    """What an adapter may use of the core: the registry, "More" paging, a small key-value
+    store, and two facts it can report about destinations. Narrow on purpose, so an adapter
+    can't reach into publishing or the rest of the store, and a new platform needs nothing else.
+    """
+
+    def __init__(self, registry: CommandRegistry, handlers: Services, store: Store) -> None:
+        self.registry = registry
+        self.paging = Paging(store)
+        self.meta: KeyValue = store
+        self._handlers = handlers  # what command handlers see, passed on in every Context
+        self._store = store
+
+    def context(
+        self,
+        platform: str,
+        user_id: str,
+        chat_id: str,
+        chat_kind: ChatKind = ChatKind.PRIVATE,
+        *,
+        thread_id: str = "",
+        chat_title: str | None = None,
+        bot_username: str | None = None,
+        chat_admin: Callable[[], Awaitable[bool]] | None = None,
+        operator: bool | None = None,
+        page: int = 1,
+    ) -> Context:
+        """Who asked, where, in the core's terms: what every registry call takes."""
+        return Context(
+            services=self._handlers,
+            platform=platform,
+            user_id=user_id,
+            chat_id=chat_id,
+            chat_kind=chat_kind,
+            thread_id=thread_id,
+            chat_title=chat_title,
+            bot_username=bot_username,
+            chat_admin=chat_admin,
+            operator=operator,
+            page=page,
+        )
+
+    async def note_unreachable(self, target: Target, error: DeliveryError) -> bool:
+        """A reply failed: record what ``error`` says about ``target`` (gone, moved), as the
+        dispatcher does for a delivery; ``True`` if it said anything."""
+        return await note_unreachable(self._store, target, error)
+
+    async def note_reachable(self, platform: str, user_id: str) -> None:
+        """A reader can be written to again (they unblocked the bot)."""
+        await self._store.set_subscriber_active(platform, user_id, True)

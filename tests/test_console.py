@@ -14,9 +14,7 @@ from bot.store import Target
 
 def shell(app: App) -> tuple[ConsoleAdapter, io.StringIO]:
     out = io.StringIO()
-    return ConsoleAdapter(
-        services=app, registry=app.registry, console=Console(file=out, width=100)
-    ), out
+    return ConsoleAdapter(app.adapter_services, console=Console(file=out, width=100)), out
 
 
 async def test_run_once_prints_the_reply(app: App) -> None:

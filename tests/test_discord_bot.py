@@ -106,7 +106,9 @@ async def serving(
 ) -> AsyncIterator[DiscordAdapter]:
     """A started adapter; on exit it is stopped and nothing may have leaked on the loop."""
     with no_loop_errors():
-        adapter = DiscordAdapter(app, discord_settings(fake, **(settings or {})), **options)
+        adapter = DiscordAdapter(
+            app.adapter_services, discord_settings(fake, **(settings or {})), **options
+        )
         try:
             await adapter.start()
             yield adapter
@@ -216,7 +218,8 @@ async def test_stop_is_clean_and_idempotent(fake: FakeDiscord, app: App) -> None
 
 async def test_a_bad_token_fails_start_cleanly(app: App, fake: FakeDiscord) -> None:
     with no_loop_errors():
-        adapter = DiscordAdapter(app, discord_settings(fake, token=SecretStr("not-the-token")))
+        wrong = discord_settings(fake, token=SecretStr("not-the-token"))
+        adapter = DiscordAdapter(app.adapter_services, wrong)
         with pytest.raises(discord.LoginFailure):
             await adapter.start()
         assert adapter.client is None  # start() cleaned up after itself

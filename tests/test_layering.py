@@ -114,6 +114,16 @@ def test_only_the_entry_point_imports_adapters() -> None:
     assert {m: t for m, t in offenders.items() if t} == {}
 
 
+def test_adapters_get_services_not_the_app() -> None:
+    """Adapters see the core through bot.platform (AdapterServices), never the App or the store."""
+    for module, targets in GRAPH.items():
+        if module.split(".")[0] == "adapters":
+            reached = {
+                t for t in targets if t in {"bot.app", "bot.cli"} or t.startswith("bot.store")
+            }
+            assert not reached, f"{module} imports {sorted(reached)}"
+
+
 def test_content_is_a_layer_of_its_own() -> None:
     """Content files → models: the bottom of the data flow knows nothing above it."""
     for module, targets in GRAPH.items():

@@ -134,7 +134,7 @@ async def bot(app: App, fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
         settings = DiscordSettings(
             token=SecretStr(fake.token), api_url=fake.root, guild_id=GUILD_ID
         )
-        adapter = DiscordAdapter(app, settings)
+        adapter = DiscordAdapter(app.adapter_services, settings)
         await adapter.start()
         try:
             app.dispatch(adapter, idle_poll=0.05, backoff=0.01)

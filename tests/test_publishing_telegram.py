@@ -115,7 +115,9 @@ async def start(tg_app: App, telegram_settings: TelegramSettings) -> AsyncIterat
 
         async def go(**options: Any) -> TelegramAdapter:
             defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
-            adapter = TelegramAdapter(tg_app, telegram_settings, **(defaults | options))
+            adapter = TelegramAdapter(
+                tg_app.adapter_services, telegram_settings, **(defaults | options)
+            )
             await adapter.start()
             stack.push_async_callback(adapter.stop)
             tg_app.dispatch(adapter, idle_poll=0.05, backoff=0.01)
@@ -646,7 +648,9 @@ async def test_a_bot_killed_mid_fan_out_resumes_after_restart_without_losing_any
     result = await tg_app.publisher.publish(206)
     assert result.created and "200 digests" in result.message
     # what bounds the repeats: the dispatcher claims at most this many rows at once
-    in_flight_bound = TelegramAdapter(tg_app, telegram_settings).limits.max_concurrency
+    in_flight_bound = TelegramAdapter(
+        tg_app.adapter_services, telegram_settings
+    ).limits.max_concurrency
     database = tg_settings.database
 
     def reached() -> int:

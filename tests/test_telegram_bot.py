@@ -190,8 +190,11 @@ async def launch(
             stack.push_async_callback(app.close)
             defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
             adapter = TelegramAdapter(
-                app, telegram_settings.model_copy(update=own), **(defaults | options)
+                app.adapter_services,
+                telegram_settings.model_copy(update=own),
+                **(defaults | options),
             )
+            APPS[adapter] = app
             await adapter.start()
             stack.push_async_callback(adapter.stop)
             return adapter
@@ -204,8 +207,12 @@ async def adapter(launch: Launch) -> TelegramAdapter:
     return await launch()
 
 
+#: The App each launched adapter was given services of (adapters never see the App).
+APPS: dict[TelegramAdapter, App] = {}
+
+
 def app_of(adapter: TelegramAdapter) -> App:
-    return adapter._app
+    return APPS[adapter]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -995,7 +1002,7 @@ async def test_send_before_start_is_a_transient_error(
 ) -> None:
     app = await App.create(tg_settings)
     try:
-        adapter = TelegramAdapter(app, telegram_settings)
+        adapter = TelegramAdapter(app.adapter_services, telegram_settings)
         with pytest.raises(TransientError, match="not running"):
             await adapter.send(Target("telegram", str(ALICE)), Reply.text("x"))
     finally:

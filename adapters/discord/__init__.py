@@ -14,14 +14,8 @@ from typing import TYPE_CHECKING, Any
 from adapters.discord.settings import DiscordSettings
 
 if TYPE_CHECKING:
-    from adapters.discord._adapter import (
-        ANSWER_BUDGET,
-        INTENTS,
-        PLATFORM,
-        DiscordAdapter,
-        MoreButton,
-        point_discord_at,
-    )
+    from adapters.discord._adapter import ANSWER_BUDGET, PLATFORM, DiscordAdapter
+    from adapters.discord._client import INTENTS, point_discord_at
     from adapters.discord._commands import (
         ParamOption,
         SuggestedOption,
@@ -29,6 +23,7 @@ if TYPE_CHECKING:
         slash_command,
     )
     from adapters.discord._errors import delivery_error
+    from adapters.discord._more import MoreButton
     from adapters.discord._render import (
         COLOURS,
         DESCRIPTION_LIMIT,
@@ -70,17 +65,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    **dict.fromkeys(
-        [
-            "ANSWER_BUDGET",
-            "INTENTS",
-            "PLATFORM",
-            "DiscordAdapter",
-            "MoreButton",
-            "point_discord_at",
-        ],
-        "_adapter",
-    ),
+    **dict.fromkeys(["ANSWER_BUDGET", "PLATFORM", "DiscordAdapter"], "_adapter"),
+    **dict.fromkeys(["INTENTS", "point_discord_at"], "_client"),
+    "MoreButton": "_more",
     **dict.fromkeys(
         ["ParamOption", "SuggestedOption", "command_set_hash", "slash_command"], "_commands"
     ),

@@ -5,28 +5,7 @@ The adapter is thin: an interaction becomes a :class:`~bot.commands.Context` and
 :class:`~bot.reply.Reply` becomes embeds (:mod:`adapters.discord._render`). Nothing here knows
 what a command does.
 
-How the slash commands are generated
-====================================
-discord.py derives a command's options from its callback's signature. For each registry
-:class:`~bot.commands.Command` we synthesise that signature: ``(interaction, option_0, ...)``
-with an ``inspect.Signature`` assigned to ``__signature__`` (which ``inspect.signature`` honours),
-and every option annotated with an *instance* of :class:`ParamOption`, an
-``app_commands.Transformer`` built from the :class:`~bot.commands.Param` declaration. Transformer
-instances are a documented annotation form, and their ``type``/``min_value``/``max_value``/
-``choices`` properties and ``autocomplete`` method are exactly the option payload Discord needs:
-TEXT → string (``max_length``), INTEGER → integer (min/max), choices → ``Choice`` list,
-:class:`~bot.commands.Suggest` → autocomplete through ``registry.suggestions``. Descriptions and
-the Discord-side option names are applied with the public ``app_commands.describe`` and
-``app_commands.rename`` decorators (Python names are ``option_N`` so any declared name works,
-even a Python keyword). Adding a command to :mod:`bot.commands` therefore needs no change here.
-
-Permissions and contexts: ``Permission.CHAT_ADMIN`` → ``default_permissions`` Manage Server
-(Discord hides the command from other members; a server may re-grant it in its Integrations
-settings), and :attr:`Context.chat_admin` checks Manage Server / Manage Channels again at run
-time. ``Permission.OPERATOR`` → ``default_permissions`` Administrator and guilds only (Discord
-ignores default permissions in DMs, so operator commands are not offered there at all); the
-registry's ``DLW_ADMINS`` check is what actually guards them. A command whose ``chats`` exclude
-private chats is guild-only; one without group chats is DM-only.
+How the slash commands are generated, and with which permissions: :mod:`adapters.discord._commands`.
 
 Mapping an interaction to a Context
 ===================================
@@ -50,10 +29,7 @@ ephemeral replaces the public placeholder: it is deleted and the reply sent as a
 follow-up, so private content never shows in the channel. Further messages of a long reply are
 follow-ups. Every message is sent with ``AllowedMentions.none()``.
 
-Long replies offer a "More" button whose ``custom_id`` carries the command line and page
-(``dlw:more:2:/search pytorch``), or a key into :meth:`Store.save_continuation
-<bot.store.Store.save_continuation>` when that would exceed 100 characters. The button is a
-``DynamicItem``: a stateless, persistent handler that survives restarts.
+Long replies offer a "More" button (:mod:`adapters.discord._more`).
 
 Gateway: only the ``GUILDS`` intent (no privileged intent, no message content: slash commands
 arrive as interactions regardless). :meth:`DiscordAdapter.start` returns once READY has been
@@ -67,20 +43,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 import discord
-import yarl
 from discord import app_commands
 
+from adapters.discord._client import INTENTS, NO_MENTIONS, Client, point_discord_at
 from adapters.discord._commands import command_set_hash, slash_command
 from adapters.discord._errors import delivery_error, describe, install_log_redaction
+from adapters.discord._more import MORE, MoreButton
 from adapters.discord._render import DiscordMessage, render_embeds
 from adapters.discord.settings import DiscordSettings
-from bot.app import App
 from bot.commands import (
     ChatKind,
     CommandRegistry,
@@ -93,7 +68,9 @@ from bot.delivery import (
     TransientError,
 )
 from bot.model import Target
-from bot.reply import Continuation, Reply, shorten
+from bot.paging import expired_reply
+from bot.platform import AdapterServices
+from bot.reply import Reply
 
 __all__ = [
     "ANSWER_BUDGET",
@@ -111,133 +88,6 @@ PLATFORM = "discord"
 ANSWER_BUDGET = 2.0
 #: How long :meth:`DiscordAdapter.start` waits for the gateway's READY.
 CONNECT_TIMEOUT = 30.0
-#: A 429 asking to wait longer than this surfaces as ``RateLimited`` instead of blocking a send.
-MAX_RATE_LIMIT_WAIT = 30.0
-NO_MENTIONS = discord.AllowedMentions.none()
-#: Discord limits: custom_id, button label.
-_CUSTOM_ID_LIMIT = 100
-_LABEL_LIMIT = 80
-
-
-def _intents() -> discord.Intents:
-    """``GUILDS`` only: channel and thread metadata for interactions; nothing privileged."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    return intents
-
-
-INTENTS = _intents()
-
-
-def point_discord_at(root: str | None) -> None:
-    """Aim discord.py at another Discord-compatible server (``DLW_DISCORD_API_URL``).
-
-    ``root`` is the server's root, e.g. ``http://127.0.0.1:8090``: REST goes to
-    ``<root>/api/v10``, the gateway to the same host over ``ws``/``wss``. ``None`` leaves
-    discord.py aimed at Discord itself. discord.py 2.7 has no public switch, but reads both
-    class attributes at use time (every request, every connect), so setting them before login is
-    enough and touches no client internals. They are process-wide: tests restore them.
-    """
-    if not root:
-        return
-    url = yarl.URL(root.rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"DLW_DISCORD_API_URL must be an http(s) root URL, not {root!r}")
-    discord.http.Route.BASE = f"{url}/api/v10"
-    gateway = url.with_scheme("wss" if url.scheme == "https" else "ws")
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway.with_path(
-        gateway.path.rstrip("/") + "/"
-    )
-
-
-# -------------------------------------------------------------------------------------------
-# The "More" button
-# -------------------------------------------------------------------------------------------
-
-
-class MoreButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"dlw:more:(?:(?P<page>[0-9]{1,9}):(?P<command>/.+)|key:(?P<key>[A-Za-z0-9_-]{1,64}))",
-):
-    """The "More" button of a paged reply; stateless, so it works after a restart."""
-
-    def __init__(self, custom_id: str, label: str = "More") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=shorten(label, _LABEL_LIMIT),
-                custom_id=custom_id,
-                style=discord.ButtonStyle.secondary,
-            )
-        )
-
-    @staticmethod
-    def inline_custom_id(more: Continuation) -> str | None:
-        """The custom_id carrying the command line itself, if it fits in 100 characters."""
-        custom_id = f"dlw:more:{more.page}:{more.command}"
-        fits = len(custom_id) <= _CUSTOM_ID_LIMIT and "\n" not in custom_id
-        return custom_id if fits and more.command.startswith("/") else None
-
-    @staticmethod
-    def key_custom_id(key: str) -> str:
-        return f"dlw:more:key:{key}"
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> MoreButton:
-        label = getattr(item, "label", None) or "More"
-        return cls(match.group(0), label)
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client = interaction.client
-        if not isinstance(client, _Client):
-            return
-        match = self.__discord_ui_compiled_template__.fullmatch(self.custom_id)
-        if match is None:  # cannot happen: discord.py dispatched on this very template
-            return
-        await client.adapter.press_more(
-            interaction, match["command"], int(match["page"] or 0), match["key"]
-        )
-
-
-# -------------------------------------------------------------------------------------------
-# Client and adapter
-# -------------------------------------------------------------------------------------------
-
-
-class _Tree(app_commands.CommandTree["_Client"]):
-    async def on_error(
-        self, interaction: discord.Interaction[_Client], error: app_commands.AppCommandError
-    ) -> None:
-        await self.client.adapter.command_failed(interaction, error)
-
-
-class _Client(discord.Client):
-    """A discord.py client that knows its adapter and signals the gateway's READY."""
-
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__(
-            intents=INTENTS,
-            allowed_mentions=NO_MENTIONS,
-            max_messages=None,
-            member_cache_flags=discord.MemberCacheFlags.none(),
-            chunk_guilds_at_startup=False,
-            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT,
-        )
-        self.adapter = adapter
-        self.tree = _Tree(self)
-        self.connected = asyncio.Event()
-
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(MoreButton)
-
-    async def on_connect(self) -> None:
-        """READY was received: interactions are dispatched from now on."""
-        self.connected.set()
 
 
 class DiscordAdapter:
@@ -246,16 +96,20 @@ class DiscordAdapter:
     platform = PLATFORM
 
     def __init__(
-        self, app: App, settings: DiscordSettings, *, answer_budget: float = ANSWER_BUDGET
+        self,
+        services: AdapterServices,
+        settings: DiscordSettings,
+        *,
+        answer_budget: float = ANSWER_BUDGET,
     ) -> None:
-        self.app = app
+        self.services = services
         self.settings = settings
-        self.registry: CommandRegistry = app.registry
+        self.registry: CommandRegistry = services.registry
         self.answer_budget = answer_budget
         # discord.py paces each route by Discord's headers (about 5 messages per 5 s in one
         # channel); the dispatcher keeps well under the 50 requests/s global limit.
         self.limits = Limits(messages_per_second=25.0)
-        self._client: _Client | None = None
+        self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -274,7 +128,7 @@ class DiscordAdapter:
             raise RuntimeError("DLW_DISCORD_TOKEN is not set")
         install_log_redaction()
         point_discord_at(self.settings.api_url)
-        client = _Client(self)
+        client = Client(self)
         guild = self._guild()
         for command in self.registry:
             slash = slash_command(command, self.run_command, self.suggest)
@@ -313,7 +167,7 @@ class DiscordAdapter:
         return discord.Object(guild_id) if guild_id else None
 
     @staticmethod
-    async def _wait_connected(client: _Client, task: asyncio.Task[None]) -> None:
+    async def _wait_connected(client: Client, task: asyncio.Task[None]) -> None:
         waiter = asyncio.create_task(client.connected.wait())
         try:
             done, _ = await asyncio.wait(
@@ -330,13 +184,13 @@ class DiscordAdapter:
             raise ConnectionError("the Discord gateway closed before READY")
         raise TimeoutError(f"no READY from the Discord gateway within {CONNECT_TIMEOUT:g} s")
 
-    async def _sync_if_changed(self, client: _Client, guild: discord.Object | None) -> None:
+    async def _sync_if_changed(self, client: Client, guild: discord.Object | None) -> None:
         """Bulk-overwrite the commands only if their payload changed since the last sync."""
         payloads = [c.to_dict(client.tree) for c in client.tree.get_commands(guild=guild)]
         digest = command_set_hash(payloads)
         scope = f"guild:{guild.id}" if guild else "global"
         key = f"discord.commands.{client.application_id}.{scope}"
-        store = self.app.store
+        store = self.services.meta
         if await store.get_meta(key) == digest:
             log.info("discord: %s commands unchanged; not syncing", scope)
             return
@@ -358,13 +212,8 @@ class DiscordAdapter:
         client = interaction.client
         bot_name = client.user.name if client.user else None
         if interaction.guild_id is None:
-            return Context(
-                services=self.app,
-                platform=PLATFORM,
-                user_id=user_id,
-                chat_id=user_id,
-                chat_kind=ChatKind.PRIVATE,
-                bot_username=bot_name,
+            return self.services.context(
+                PLATFORM, user_id, user_id, ChatKind.PRIVATE, bot_username=bot_name
             )
 
         async def chat_admin() -> bool:
@@ -378,12 +227,11 @@ class DiscordAdapter:
         title = f"#{name}" if name else None
         if title and guild is not None and getattr(guild, "name", None):
             title = f"{guild.name} {title}"
-        return Context(
-            services=self.app,
-            platform=PLATFORM,
-            user_id=user_id,
-            chat_id=str(interaction.channel_id),
-            chat_kind=ChatKind.GROUP,
+        return self.services.context(
+            PLATFORM,
+            user_id,
+            str(interaction.channel_id),
+            ChatKind.GROUP,
             chat_title=title,
             bot_username=bot_name,
             chat_admin=chat_admin,
@@ -441,23 +289,15 @@ class DiscordAdapter:
             async with self._payload(message) as payload:
                 await interaction.followup.send(**payload, ephemeral=ephemeral)
 
-    async def press_more(
-        self,
-        interaction: discord.Interaction[Any],
-        command: str | None,
-        page: int,
-        key: str | None,
-    ) -> None:
+    async def press_more(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """The "More" button: drop it from its message, then post the next page below."""
         try:
             await interaction.response.edit_message(view=None)
-            if key is not None:
-                saved = await self.app.store.load_continuation(key)
-                command, page = saved if saved else (None, 0)
-            if command is None:
-                reply = Reply.error("That button has expired; run the command again.")
+            found = await self.services.paging.decode(custom_id, MORE)
+            if found is None:
+                reply = expired_reply()
             else:
-                reply = await self.registry.continue_(self.context(interaction), command, page)
+                reply = await self.registry.continue_(self.context(interaction), *found)
             source = interaction.message
             ephemeral = reply.ephemeral or bool(source and source.flags.ephemeral)
             for message in render_embeds(reply):
@@ -500,12 +340,7 @@ class DiscordAdapter:
         payload: dict[str, Any] = {"embeds": list(message.embeds), "allowed_mentions": NO_MENTIONS}
         view: discord.ui.View | None = None
         if message.more is not None:
-            custom_id = MoreButton.inline_custom_id(message.more)
-            if custom_id is None:
-                stored = await self.app.store.save_continuation(
-                    message.more.command, message.more.page
-                )
-                custom_id = MoreButton.key_custom_id(stored)
+            custom_id = await self.services.paging.encode(message.more, MORE)
             view = discord.ui.View(timeout=None)
             view.add_item(MoreButton(custom_id, message.more.label))
             payload["view"] = view

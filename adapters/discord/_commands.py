@@ -1,6 +1,27 @@
 """Slash commands generated from the registry: one option per declared parameter.
 
-See the package documentation ("How the slash commands are generated").
+How the slash commands are generated
+====================================
+discord.py derives a command's options from its callback's signature. For each registry
+:class:`~bot.commands.Command` we synthesise that signature: ``(interaction, option_0, ...)``
+with an ``inspect.Signature`` assigned to ``__signature__`` (which ``inspect.signature`` honours),
+and every option annotated with an *instance* of :class:`ParamOption`, an
+``app_commands.Transformer`` built from the :class:`~bot.commands.Param` declaration. Transformer
+instances are a documented annotation form, and their ``type``/``min_value``/``max_value``/
+``choices`` properties and ``autocomplete`` method are exactly the option payload Discord needs:
+TEXT → string (``max_length``), INTEGER → integer (min/max), choices → ``Choice`` list,
+:class:`~bot.commands.Suggest` → autocomplete through ``registry.suggestions``. Descriptions and
+the Discord-side option names are applied with the public ``app_commands.describe`` and
+``app_commands.rename`` decorators (Python names are ``option_N`` so any declared name works,
+even a Python keyword). Adding a command to :mod:`bot.commands` therefore needs no change here.
+
+Permissions and contexts: ``Permission.CHAT_ADMIN`` → ``default_permissions`` Manage Server
+(Discord hides the command from other members; a server may re-grant it in its Integrations
+settings), and :attr:`Context.chat_admin` checks Manage Server / Manage Channels again at run
+time. ``Permission.OPERATOR`` → ``default_permissions`` Administrator and guilds only (Discord
+ignores default permissions in DMs, so operator commands are not offered there at all); the
+registry's ``DLW_ADMINS`` check is what actually guards them. A command whose ``chats`` exclude
+private chats is guild-only; one without group chats is DM-only.
 """
 
 from __future__ import annotations

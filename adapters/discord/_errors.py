@@ -1,19 +1,19 @@
 """What discord.py's errors mean for delivery, and keeping interaction tokens out of logs.
 
 discord.py retries a send itself: it waits out 429s shorter than ``max_ratelimit_timeout``
-(:data:`~adapters.discord._adapter.MAX_RATE_LIMIT_WAIT`, longer ones surface as
+(:data:`~adapters.discord._client.MAX_RATE_LIMIT_WAIT`, longer ones surface as
 :class:`~bot.delivery.RateLimited`) and retries a 5xx a few times. Everything beyond one send is
 the dispatcher's, from the errors translated here.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 import aiohttp
 import discord
 
+from adapters.redaction import RedactingFilter
 from bot.delivery import (
     DeliveryError,
     PermanentError,
@@ -31,41 +31,20 @@ _TOKEN_IN_URL = re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/?\s'\"]+")
 _TOKEN_IN_EVENT = re.compile(r"""(['"]token['"]:\s*['"])[^'"]+""")  # raw gateway events
 
 
-def _redact(text: str, *secrets: str) -> str:
-    """``text`` without interaction/webhook tokens (they sit in URLs and grant replies)."""
-    text = _TOKEN_IN_URL.sub(r"\1<token>", text)
-    text = _TOKEN_IN_EVENT.sub(r"\1<token>", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<token>")
-    return text
+#: discord.py logs request URLs (DEBUG, and WARNING on 429s) and, at DEBUG, every raw gateway
+#: event; interaction URLs and INTERACTION_CREATE payloads carry the token that lets anyone
+#: answer in the bot's name for 15 minutes.
+_REDACT = RedactingFilter((_TOKEN_IN_URL, _TOKEN_IN_EVENT))
 
 
 def describe(exc: BaseException, *secrets: str) -> str:
-    return _redact(f"{type(exc).__name__}: {exc}", *secrets)
-
-
-class _RedactTokens(logging.Filter):
-    """Scrub interaction tokens from discord.py's own logs.
-
-    discord.py logs request URLs (DEBUG, and WARNING on 429s) and, at DEBUG, every raw gateway
-    event; interaction URLs and INTERACTION_CREATE payloads carry the token that lets anyone
-    answer in the bot's name for 15 minutes.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    """An exception for a log line, without interaction tokens or ``secrets``."""
+    return _REDACT.redact(f"{type(exc).__name__}: {exc}", *secrets)
 
 
 def install_log_redaction() -> None:
-    for name in ("discord.http", "discord.webhook.async_", "discord.gateway", "discord.state"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-            logger.addFilter(_RedactTokens())
+    """Scrub interaction tokens from discord.py's own logs."""
+    _REDACT.attach("discord.http", "discord.webhook.async_", "discord.gateway", "discord.state")
 
 
 def delivery_error(exc: BaseException) -> DeliveryError | None:
