@@ -1,8 +1,14 @@
-"""Wiring: Settings → Archive, Store, command registry, adapters; one start/stop lifecycle.
+"""Wiring: Settings → Archive, Store, command registry, publisher; one start/stop lifecycle.
 
-:class:`App` is what adapters and commands see as their :class:`~bot.commands.Services`.
+:class:`App` is what command handlers see as their :class:`~bot.commands.Services`; adapters get
+its :attr:`~App.adapter_services` only. Its lifecycle is one ``async with``::
+
+    async with App.create(settings) as app:          # content loaded, store open
+        async with app.running(adapters):            # adapters started, outbox drained
+            ...
+
 Background work (content watching, the weekly schedule, one outbox dispatcher per running
-platform) runs as tasks owned by the app, so :meth:`App.close` stops everything in order.
+platform) runs as tasks owned by the app, so leaving the blocks stops everything in order.
 """
 
 from __future__ import annotations
@@ -11,8 +17,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Generator,
+    Sequence,
+)
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from bot.archive import ArchiveHolder
@@ -32,6 +46,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class App:
+    """One running bot: the archive, the store, the registry and the publisher, and the
+    background tasks that keep them going."""
+
     settings: Settings
     archive: ArchiveHolder
     store: Store
@@ -43,14 +60,20 @@ class App:
     _publishing: list[asyncio.Task[Any]] = field(default_factory=list)  # of _tasks: stop first
 
     @classmethod
-    async def create(
+    def create(
         cls, settings: Settings | None = None, *, local_platforms: Collection[str] = ()
-    ) -> App:
-        """Load content and open the store. Raises ContentErrors if the content is broken at start.
+    ) -> _Opening:
+        """Load content and open the store: ``async with App.create(...) as app`` closes it
+        again on the way out (``await App.create(...)`` leaves closing to the caller). Raises
+        ContentErrors if the content is broken at start.
 
         ``local_platforms``: platforms that live inside this process only (the entry point knows
         them: the terminal shell), never published to.
         """
+        return _Opening(cls._open(settings, local_platforms))
+
+    @classmethod
+    async def _open(cls, settings: Settings | None, local_platforms: Collection[str]) -> App:
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
         store = await SQLiteStore.open(settings.database)
@@ -143,7 +166,34 @@ class App:
                 await task
             self._tasks.remove(task)
 
+    @contextlib.asynccontextmanager
+    async def running(self, adapters: Sequence[Adapter]) -> AsyncIterator[None]:
+        """Serve ``adapters``: start each (and its outbox dispatcher) after the content watcher
+        and the baseline, then the weekly schedule; on the way out stop publishing while the
+        adapters are still connected (sends under way are recorded), then the adapters."""
+        started: list[Adapter] = []
+        try:
+            self.watch_content()
+            await self.publisher.ensure_baseline()
+            for adapter in adapters:
+                await adapter.start()
+                started.append(adapter)
+                self.adapters.append(adapter)
+                log.info("%s adapter running", adapter.platform)
+                self.dispatch(adapter)
+            self.schedule_publishing()
+            yield
+        finally:
+            await self.stop_publishing()
+            self.adapters.clear()
+            for adapter in reversed(started):
+                try:
+                    await adapter.stop()
+                except Exception:
+                    log.exception("stopping the %s adapter failed", adapter.platform)
+
     async def close(self) -> None:
+        """Stop every background task, close the store and the archive's index."""
         self.dispatchers.clear()
         self._publishing.clear()
         for task in reversed(self._tasks):
@@ -154,6 +204,31 @@ class App:
         self._tasks.clear()
         await self.store.close()
         self.archive.archive.close()
+
+
+class _Opening:
+    """What :meth:`App.create` returns: awaitable (the app) and an async context manager (the
+    app, closed on exit), like aiohttp's request helpers."""
+
+    def __init__(self, opening: Coroutine[Any, Any, App]) -> None:
+        self._opening = opening
+        self._app: App | None = None
+
+    def __await__(self) -> Generator[Any, None, App]:
+        return self._opening.__await__()
+
+    async def __aenter__(self) -> App:
+        self._app = await self._opening
+        return self._app
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._app is not None:
+            await self._app.close()
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:
@@ -175,28 +250,10 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    app = await App.create(settings, local_platforms=local_platforms)
-    adapters = platforms(app)
-    started: list[Adapter] = []
-    try:
-        app.watch_content()
-        await app.publisher.ensure_baseline()
-        for adapter in adapters:
-            await adapter.start()
-            started.append(adapter)
-            app.adapters.append(adapter)
-            log.info("%s adapter running", adapter.platform)
-            app.dispatch(adapter)
-        app.schedule_publishing()
+    async with (
+        App.create(settings, local_platforms=local_platforms) as app,
+        app.running(platforms(app)),
+    ):
         await stop.wait()
         log.info("shutting down")
-        return 0
-    finally:
-        await app.stop_publishing()
-        app.adapters.clear()
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("stopping the %s adapter failed", adapter.platform)
-        await app.close()
+    return 0

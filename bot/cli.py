@@ -205,11 +205,8 @@ def _with_app(settings: Settings, body: Callable[[App], Awaitable[int]]) -> int:
     from bot.content.loader import ContentErrors
 
     async def go() -> int:
-        app = await App.create(settings, local_platforms=LOCAL_PLATFORMS)
-        try:
+        async with App.create(settings, local_platforms=LOCAL_PLATFORMS) as app:
             return await body(app)
-        finally:
-            await app.close()
 
     try:
         return asyncio.run(go())

@@ -46,11 +46,8 @@ def settings(content_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[App]:
-    application = await App.create(settings, local_platforms=LOCAL_PLATFORMS)
-    try:
+    async with App.create(settings, local_platforms=LOCAL_PLATFORMS) as application:
         yield application
-    finally:
-        await application.close()
 
 
 @pytest.fixture
