@@ -62,6 +62,8 @@ class Story:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """One search result: the story, the snippet shown and the words to emphasise in it."""
+
     story: Story
     snippet: str
     marks: tuple[tuple[int, int], ...]
@@ -69,6 +71,8 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """One page of search results, and whether a later page exists (a "More" button)."""
+
     query: str
     hits: tuple[SearchHit, ...]
     page: int

@@ -41,12 +41,16 @@ def utcnow() -> dt.datetime:
 
 
 class SubscriptionKind(StrEnum):
+    """A reader follows a topic of the taxonomy, or any keyword."""
+
     TOPIC = "topic"
     KEYWORD = "keyword"
 
 
 @dataclass(frozen=True)
 class Subscription:
+    """One thing a reader follows; digests are matched against these."""
+
     kind: SubscriptionKind
     value: str
 
@@ -75,6 +79,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Channel:
+    """A destination registered for the weekly post, and whether it still takes messages."""
+
     target: Target
     title: str | None
     registered_by: str | None
@@ -84,6 +90,8 @@ class Channel:
 
 @dataclass(frozen=True)
 class SubscribeOutcome:
+    """What a /subscribe did, so the reply can say it item by item."""
+
     added: tuple[Subscription, ...]
     already: tuple[Subscription, ...]
     refused: tuple[Subscription, ...]  # over the limit
@@ -103,6 +111,8 @@ class DeliveryKind(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """Where an outbox row stands; only pending and claimed rows are still to be sent."""
+
     PENDING = "pending"  # waiting (``not_before`` says from when)
     CLAIMED = "claimed"  # a dispatcher is sending it
     SENT = "sent"
@@ -177,5 +187,7 @@ class Publication:
 
 @dataclass(frozen=True)
 class PublicationOutcome:
+    """A finished publication and what did not arrive: the operators' report is built from it."""
+
     publication: Publication
     unreachable: tuple[Unreachable, ...]  # failed or gone, in outbox order
