@@ -73,15 +73,12 @@ async def serve_echo(api_url: str, token: str, stop: asyncio.Event) -> None:
 async def serve_dlw(api_url: str, token: str, stop: asyncio.Event) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dlw-bench-"))
     try:
-        app = await App.create(bench_settings(workdir))
-        try:
+        async with App.create(bench_settings(workdir)) as app:
             telegram = TelegramSettings(token=SecretStr(token), api_url=api_url, max_rate=100_000)
             adapter = TelegramAdapter(app.adapter_services, telegram, poll_timeout=10)
             await adapter.start()
             await stop.wait()
             await adapter.stop()
-        finally:
-            await app.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -147,8 +144,7 @@ async def reply_sizes() -> dict[str, int]:
     """How many messages dlw-bot's reply to each command has (rendered exactly as it sends)."""
     workdir = Path(tempfile.mkdtemp(prefix="dlw-bench-"))
     try:
-        app = await App.create(bench_settings("http://127.0.0.1:1/bot", "1:x", workdir))
-        try:
+        async with App.create(bench_settings(workdir)) as app:
             ctx = Context(services=app, platform="telegram", user_id="1", chat_id="1")
             sizes = {}
             for line in COMMANDS:
@@ -156,8 +152,6 @@ async def reply_sizes() -> dict[str, int]:
                 assert reply is not None
                 sizes[line] = len(render_html(reply))
             return sizes
-        finally:
-            await app.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

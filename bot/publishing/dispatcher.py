@@ -94,7 +94,8 @@ class Dispatcher:
         default_factory=dict, init=False
     )
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _next_start: float = field(default=0.0, init=False)  # loop time the next send may start
+    _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
+    _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
 
     @property
     def platform(self) -> str:
@@ -157,6 +158,9 @@ class Dispatcher:
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return min(timeout, (self._paused_until - now).total_seconds())
+        refill = self._refill_wait()
+        if refill > 0:
+            timeout = min(timeout, refill)
         if self._inflight:
             return timeout  # a finishing send wakes the loop, which then claims what is due
         due = await self.store.next_due(self.platform)
@@ -180,10 +184,11 @@ class Dispatcher:
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return 0
-        free = self._limit - len(self._inflight)
+        free = min(self._limit - len(self._inflight), self._allowance())
         if free <= 0:
             return 0
         deliveries = await self.store.claim_deliveries(self.platform, self.worker, free, now=now)
+        self._tokens -= len(deliveries)
         for delivery in deliveries:
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
             self._inflight.add(task)
@@ -222,7 +227,6 @@ class Dispatcher:
             if delivery.kind is not DeliveryKind.REPORT:
                 await self.publisher.load_issue(delivery.issue_number)
             reply = self.publisher.render(delivery)
-            await self._pace()
             ids = await self.sender.send(target, reply, skip=len(delivery.sent))
         except RateLimited as error:
             until = self.clock() + dt.timedelta(seconds=error.retry_after)
@@ -295,17 +299,28 @@ class Dispatcher:
         else:
             await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
 
-    async def _pace(self) -> None:
-        """Start at most ``limits.messages_per_second`` sends a second, evenly spaced (the
-        platform's client may pace its requests too; this keeps a fan-out from queueing there)."""
+    def _allowance(self) -> int:
+        """How many sends may start now: a token bucket filled at ``messages_per_second`` that
+        holds a full batch of claims or a twentieth of a second's worth, whichever is more (the
+        platform client paces its requests too; this caps the rate a fan-out feeds it at)."""
         rate = self.sender.limits.messages_per_second
         if rate <= 0:
-            return
+            return self._limit
         now = asyncio.get_running_loop().time()
-        start = max(now, self._next_start)
-        self._next_start = start + 1.0 / rate
-        if start > now:
-            await asyncio.sleep(start - now)
+        capacity = max(float(self._limit), rate / 20)
+        if self._refilled_at is None:
+            self._tokens = capacity
+        else:
+            self._tokens = min(capacity, self._tokens + (now - self._refilled_at) * rate)
+        self._refilled_at = now
+        return int(self._tokens)
+
+    def _refill_wait(self) -> float:
+        """Seconds until the next send may start (0: now)."""
+        rate = self.sender.limits.messages_per_second
+        if rate <= 0 or self._tokens >= 1:
+            return 0.0
+        return (1 - self._tokens) / rate
 
     async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:
         if not await outcome:
