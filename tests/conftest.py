@@ -13,6 +13,7 @@ from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.commands import ChatKind, Context
 from bot.config import Settings
+from bot.store import SQLiteStore, Store
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CONTENT = REPO / "content"
@@ -20,6 +21,12 @@ BUNDLED_CONTENT = REPO / "content"
 SEEDS = Path(__file__).resolve().parent / "data" / "seeds"
 SEED_202 = SEEDS / "issue-202.txt"
 SEED_206 = SEEDS / "issue-206.txt"
+
+
+def sqlite(store: Store) -> SQLiteStore:
+    """The app's store as the SQLite backend it is in tests, for the checks that read its rows."""
+    assert isinstance(store, SQLiteStore)
+    return store
 
 
 @pytest.fixture

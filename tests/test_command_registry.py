@@ -3,6 +3,7 @@ is refused when it is registered, with a TypeError naming the mismatch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from bot.commands import (
     Command,
     CommandRegistry,
     Context,
+    Handler,
     Param,
     ParamType,
     build_registry,
@@ -19,7 +21,7 @@ from bot.commands import (
 from bot.reply import Reply
 
 
-def declare(*params: Param) -> Any:
+def declare(*params: Param) -> Callable[[Handler], Command]:
     return command("probe", "A probe", "Probes.", *params)
 
 

@@ -96,8 +96,8 @@ async def fake(discord_urls: None) -> AsyncIterator[FakeDiscord]:
 
 def discord_settings(fake: FakeDiscord, **changes: Any) -> DiscordSettings:
     """``DLW_DISCORD_*`` as they would be configured for the fake's test guild."""
-    values = {"token": SecretStr(fake.token), "api_url": fake.root, "guild_id": GUILD_ID}
-    return DiscordSettings(**(values | changes))
+    values: dict[str, Any] = {"token": SecretStr(fake.token), "api_url": fake.root}
+    return DiscordSettings(**(values | {"guild_id": GUILD_ID} | changes))
 
 
 @contextlib.asynccontextmanager

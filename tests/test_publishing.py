@@ -27,11 +27,12 @@ from bot.publishing import Dispatcher
 from bot.reply import Reply
 from bot.store import (
     DeliveryKind,
-    SQLiteStore,
+    Store,
     Subscription,
     SubscriptionKind,
     Target,
 )
+from tests.conftest import sqlite
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 MOBILE = Subscription(SubscriptionKind.KEYWORD, "mobile")
@@ -77,8 +78,8 @@ async def until(condition: Callable[[], object], what: str, within: float = 10.0
         await asyncio.sleep(0.005)
 
 
-async def statuses(store: SQLiteStore, issue: int) -> dict[str, str]:
-    async with store.reading() as db:
+async def statuses(store: Store, issue: int) -> dict[str, str]:
+    async with sqlite(store).reading() as db:
         rows = await (
             await db.execute(
                 "SELECT target, kind, status FROM outbox WHERE issue_number = ? AND kind <> 'report'",
@@ -157,7 +158,9 @@ async def test_digest_lists_each_matching_item_once_with_the_first_reason(world:
     ]
 
 
-async def test_rendered_digest_says_why_each_item_matched(world: App, run_dispatcher) -> None:  # type: ignore[no-untyped-def]
+async def test_rendered_digest_says_why_each_item_matched(
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     platform = ScriptedPlatform()
     run_dispatcher(platform)
     await world.publisher.publish(206)
@@ -226,8 +229,8 @@ async def test_new_issue_file_is_published_after_the_baseline(
 
 
 async def test_everything_is_sent_once_and_reported_when_every_platform_is_done(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     world.settings.admins = ("tg:op",)
     tg = ScriptedPlatform()
     run_dispatcher(tg)
@@ -246,8 +249,8 @@ async def test_everything_is_sent_once_and_reported_when_every_platform_is_done(
 
 
 async def test_report_lists_sent_failed_and_inactive_destinations(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     world.settings.admins = ("tg:op",)
     await world.store.unsubscribe_all("dc", "dave")  # only platform tg in this publication
     platform = ScriptedPlatform(
@@ -273,8 +276,8 @@ async def test_report_lists_sent_failed_and_inactive_destinations(
 
 
 async def test_rate_limit_waits_retry_after_without_counting_a_failure(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     platform = ScriptedPlatform(script={"alice": [RateLimited(0.3), RateLimited(0.3)]})
     run_dispatcher(platform)
     loop = asyncio.get_running_loop()
@@ -282,7 +285,7 @@ async def test_rate_limit_waits_retry_after_without_counting_a_failure(
     await world.publisher.publish(206)
     await until(lambda: platform.to("alice"), "alice's digest after two 429s")
     assert loop.time() - started >= 0.55  # waited both retry_after periods
-    async with world.store.reading() as db:
+    async with sqlite(world.store).reading() as db:
         row = await (
             await db.execute("SELECT status, attempts FROM outbox WHERE target = 'alice'")
         ).fetchone()
@@ -290,8 +293,8 @@ async def test_rate_limit_waits_retry_after_without_counting_a_failure(
 
 
 async def test_transient_errors_are_retried_with_backoff_then_given_up(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     platform = ScriptedPlatform(
         script={
             "alice": [TransientError("502 Bad Gateway")] * 2,
@@ -306,7 +309,7 @@ async def test_transient_errors_are_retried_with_backoff_then_given_up(
         return (await statuses(world.store, 206))["bob:digest"] == "failed"
 
     await until(bob_failed, "bob's digest to fail")
-    async with world.store.reading() as db:
+    async with sqlite(world.store).reading() as db:
         row = await (
             await db.execute("SELECT status, attempts, error FROM outbox WHERE target = 'bob'")
         ).fetchone()
@@ -316,8 +319,8 @@ async def test_transient_errors_are_retried_with_backoff_then_given_up(
 
 
 async def test_gone_reader_is_deactivated_and_gets_no_later_digest(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     platform = ScriptedPlatform(
         script={"alice": [TargetGone("Forbidden: bot was blocked by the user")]}
     )
@@ -331,7 +334,9 @@ async def test_gone_reader_is_deactivated_and_gets_no_later_digest(
     assert "alice" not in {d.target.chat_id for d in plan.deliveries}
 
 
-async def test_gone_topic_unregisters_only_that_topic(world: App, run_dispatcher) -> None:  # type: ignore[no-untyped-def]
+async def test_gone_topic_unregisters_only_that_topic(
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     await world.store.register_channel(Target("tg", "-200", "8"), title="Forum", registered_by="1")
     platform = ScriptedPlatform(
         script={"-200": [TargetGone("Bad Request: message thread not found", thread_only=True)]}
@@ -345,7 +350,9 @@ async def test_gone_topic_unregisters_only_that_topic(world: App, run_dispatcher
     assert len(left) == 1
 
 
-async def test_moved_chat_gets_the_post_at_its_new_id(world: App, run_dispatcher) -> None:  # type: ignore[no-untyped-def]
+async def test_moved_chat_gets_the_post_at_its_new_id(
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     platform = ScriptedPlatform(script={"-100": [ChatMoved("-1009")]})
     run_dispatcher(platform)
     await world.publisher.publish(206)
@@ -355,8 +362,8 @@ async def test_moved_chat_gets_the_post_at_its_new_id(world: App, run_dispatcher
 
 
 async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(
-    world: App, run_dispatcher, content_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher], content_dir: Path
+) -> None:
     await world.publisher.publish(202)
     (content_dir / "issues" / "0202.yaml").unlink()
     await world.archive.reload()
@@ -370,7 +377,7 @@ async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(
         return all(s == "failed" for k, s in rows.items() if k != "dave:digest")
 
     await until(settled, "issue 202's rows to settle")
-    async with world.store.reading() as db:
+    async with sqlite(world.store).reading() as db:
         errors = await (
             await db.execute(
                 "SELECT DISTINCT error FROM outbox WHERE issue_number = 202 AND status = 'failed'"
@@ -379,7 +386,9 @@ async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(
     assert [e[0] for e in errors] == ["issue #202 is no longer in the archive"]
 
 
-async def test_claims_of_a_crashed_run_are_resumed_at_start(world: App, run_dispatcher) -> None:  # type: ignore[no-untyped-def]
+async def test_claims_of_a_crashed_run_are_resumed_at_start(
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     await world.publisher.publish(206)
     claimed = await world.store.claim_deliveries("tg", "w1", 2)  # then "crash": never settled
     assert len(claimed) == 2
@@ -390,8 +399,8 @@ async def test_claims_of_a_crashed_run_are_resumed_at_start(world: App, run_disp
 
 
 async def test_another_workers_stale_claims_are_taken_back_after_the_lease(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     await world.publisher.publish(206)
     await world.store.claim_deliveries("tg", "dead-process", 1)
     platform = ScriptedPlatform()
@@ -400,8 +409,8 @@ async def test_another_workers_stale_claims_are_taken_back_after_the_lease(
 
 
 async def test_two_dispatchers_share_the_outbox_without_duplicates(
-    world: App, run_dispatcher
-) -> None:  # type: ignore[no-untyped-def]
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
     for n in range(60):
         await world.store.subscribe("tg", f"reader{n}", [PYTORCH])
     platform = ScriptedPlatform()

@@ -37,6 +37,7 @@ from bot.config import Settings
 from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import CHANNEL_FOOTER, channel_reply
+from tests.conftest import sqlite
 from tests.fakes.discord_api import SEND_MESSAGES, FakeDiscord, MessageRecord
 from tests.fakes.discord_reading import (
     assert_within_limits,
@@ -168,7 +169,7 @@ async def eventually(
 
 async def outbox(app: App, issue: int) -> dict[tuple[str, str], dict[str, Any]]:
     """(kind, target) → the row's status, attempts, error, message ids and not_before."""
-    async with app.store.reading() as db:
+    async with sqlite(app.store).reading() as db:
         rows = await (
             await db.execute(
                 "SELECT kind, target, status, attempts, error, message_ids, not_before"
@@ -191,7 +192,7 @@ async def outbox(app: App, issue: int) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 async def reader_state(app: App, user_id: int) -> tuple[bool, str | None]:
-    async with app.store.reading() as db:
+    async with sqlite(app.store).reading() as db:
         row = await (
             await db.execute(
                 "SELECT active, inactive_reason FROM subscribers"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
@@ -29,9 +30,9 @@ DIFFUSION = Subscription(SubscriptionKind.KEYWORD, "diffusion")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> SQLiteStore:
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     s = await SQLiteStore.open(tmp_path / "db.sqlite3")
-    yield s  # type: ignore[misc]
+    yield s
     await s.close()
 
 

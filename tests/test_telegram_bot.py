@@ -54,6 +54,7 @@ from bot.delivery import (
 from bot.reply import Continuation, Entry, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import inline_entries
+from tests.conftest import sqlite
 from tests.fakes.telegram_api import FakeTelegram, SentMessage, parse_html, utf16_len
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -742,7 +743,7 @@ async def test_an_expired_more_button_says_so_without_a_message(
     more = Continuation("/search " + "é" * 40, 2)  # too long for the button: kept in the store
     await adapter.send(Target("telegram", str(ALICE)), Reply((Paragraph("page 1"),), more=more))
     [message] = fake.messages_in(ALICE)
-    async with app_of(adapter).store.transaction() as db:
+    async with sqlite(app_of(adapter).store).transaction() as db:
         await db.execute("DELETE FROM continuations")  # e.g. expired after 30 days
 
     fake.press_button(message, message.callback_data[0])
@@ -759,7 +760,8 @@ async def test_inline_mode_offers_shareable_stories(
     fake.inline_query(ALICE, "transformers")
     fake.inline_query(ALICE, "the")  # a word in 30 items: more than one page of 20
     fake.inline_query(ALICE, '"!!!"')
-    answers = await fake.wait_for(lambda: len(fake.inline_answers) == 4 and fake.inline_answers)
+    await fake.wait_for(lambda: len(fake.inline_answers) == 4)
+    answers = fake.inline_answers
     by_query = {a.query: a for a in answers}
 
     latest = by_query[""]
