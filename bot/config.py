@@ -7,6 +7,7 @@ they never appear in logs or reprs.
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "bundled_content_dir"]
+__all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
 
 
 def bundled_content_dir() -> Path:
@@ -24,11 +25,42 @@ def bundled_content_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "content"
 
 
+def default_content_dir() -> Path:
+    """Where content lives when ``DLW_CONTENT_DIR`` is not set: ``./content`` if it holds content
+    (``issues/`` or ``topics.yaml``), else the bundled, read-only copy."""
+    local = Path("content")
+    if (local / "issues").is_dir() or (local / "topics.yaml").is_file():
+        return local.absolute()
+    return bundled_content_dir()
+
+
+_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> float:
+    """Seconds from ``1800``, ``90s``, ``30m``, ``1h30m`` or ``1d``; ``ValueError`` otherwise."""
+    spec = text.strip().lower().replace(" ", "")
+    if not spec:
+        raise ValueError("empty interval")
+    seconds, position = 0.0, 0
+    for match in _INTERVAL.finditer(spec):
+        if match.start() != position:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(spec):
+        raise ValueError(f"can't read the interval {text!r}: use seconds or forms like 30m, 1h")
+    return seconds
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DLW_", env_file=".env", extra="ignore")
 
     content_dir: Path = Field(
-        default_factory=bundled_content_dir, description="Content directory (issues/, topics.yaml)."
+        default_factory=default_content_dir,
+        description="Content directory (issues/, topics.yaml); default ./content when it exists, "
+        "else the bundled copy.",
     )
     database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
     log_level: str = Field(default="INFO", description="Logging level.")
@@ -47,6 +79,18 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="This process's name in delivery claims: unique per process sharing a "
         "database, stable across restarts.",
+    )
+
+    feed_url: str | None = Field(
+        default=None, description="RSS/Atom feed polled for new issues (http or https URL)."
+    )
+    feed_interval: float = Field(
+        default=1800.0,
+        description="How often the feed is polled: seconds, or forms like 30m, 1h (default 30m).",
+    )
+    feed_review: bool = Field(
+        default=False,
+        description="on: issues from the feed wait as drafts until an operator approves them.",
     )
 
     telegram_token: SecretStr | None = Field(
@@ -95,6 +139,24 @@ class Settings(BaseSettings):
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
         return value
+
+    @field_validator("feed_url")
+    @classmethod
+    def _check_feed_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("feed_interval", mode="before")
+    @classmethod
+    def _parse_feed_interval(cls, value: object) -> object:
+        seconds = parse_interval(value) if isinstance(value, str) else value
+        if isinstance(seconds, int | float) and seconds <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return seconds
 
     @model_validator(mode="after")
     def _check_schedule(self) -> Settings:

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.content.importer import ImportFailure, derive_title, import_text, issue_to_yaml
+from bot.content.importer import ImportFailure, derive_title, import_text
 from bot.content.loader import load_content
 from bot.content.models import Issue
+from bot.ingest import Guess
+from bot.ingest.write import issue_to_yaml
 from tests.conftest import BUNDLED_CONTENT, SEED_202, SEED_206
 
 # What an editor reading the newsletter sees, section by section.
@@ -128,7 +130,8 @@ def test_shipped_content_is_the_reviewed_import_of_the_seed(number: int) -> None
 
 def test_yaml_output_round_trips_and_lists_guesses() -> None:
     result = import_text(SEED_206.read_text(encoding="utf-8"))
-    text = issue_to_yaml(result.issue, source="seed.txt", guesses=result.guesses)
+    guesses = tuple(Guess(g.line, g.message) for g in result.guesses)
+    text = issue_to_yaml(result.issue, source="seed.txt", guesses=guesses)
     assert "# The importer guessed" in text
     assert "seed.txt line 33: this story has no title line" in text
     assert Issue.model_validate(yaml.safe_load(text)) == result.issue
@@ -205,6 +208,11 @@ def test_cli_import_writes_file_and_prints_guesses(
     assert f"{SEED_206}:33: guessed: this story has no title line" in captured.err
     assert "20 items, 3 guesses to review" in captured.out
     assert Issue.model_validate(yaml.safe_load(out.read_text(encoding="utf-8"))).number == 206
-    # Refuses to overwrite without --force.
+    # The same issue again is unchanged; a different file there is never overwritten silently.
+    capsys.readouterr()
+    assert main(["import", str(SEED_206), "-o", str(out)]) == 0
+    assert "issue #206 unchanged" in capsys.readouterr().out
+    out.write_text(out.read_text(encoding="utf-8").replace("TinyML", "TinyAI"), encoding="utf-8")
     assert main(["import", str(SEED_206), "-o", str(out)]) == 1
-    assert main(["import", str(SEED_206), "-o", str(out), "--force"]) == 0
+    assert "differs from" in capsys.readouterr().err
+    assert main(["import", str(SEED_206), "-o", str(out), "--replace"]) == 0

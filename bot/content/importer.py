@@ -21,16 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from bot.content.models import Issue
 from bot.content.sections import CANONICAL_SECTIONS, canonical_heading
 
-__all__ = ["Guess", "ImportFailure", "ImportResult", "import_text", "issue_to_yaml"]
+__all__ = ["Guess", "ImportFailure", "ImportResult", "import_text"]
 
 _TITLE_LINE = re.compile(r"^(?P<title>.*\bIssue\s*#?\s*(?P<number>\d{1,5})\b.*)$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.…](?:[\"'”’)\]]*)$")
@@ -262,36 +260,3 @@ def _paragraphs(text: str) -> Iterator[_Paragraph]:
         current.append(line)
     if current:
         yield _Paragraph(start, tuple(current), blanks)
-
-
-class _ContentDumper(yaml.SafeDumper):
-    """Block style, multi-line text as ``|`` blocks: files that read well and diff line by line."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_ContentDumper.add_representer(str, _represent_str)
-
-
-def issue_to_yaml(
-    issue: Issue, *, source: str | None = None, guesses: tuple[Guess, ...] = ()
-) -> str:
-    """Render ``issue`` as a content file; guesses become a review note at the top."""
-    data = issue.model_dump(mode="json", exclude_defaults=True)
-    body = yaml.dump(data, Dumper=_ContentDumper, sort_keys=False, allow_unicode=True, width=100)
-    if (
-        Issue.model_validate(yaml.safe_load(body)) != issue
-    ):  # the file must say exactly what we parsed
-        raise AssertionError("YAML round trip changed the issue")
-    header = [f"# {issue.title}"]
-    if source:
-        header.append(f"# Imported from {Path(source).name} by `dlw-bot import`.")
-    if guesses:
-        header.append("# The importer guessed; review these spots, then delete this note:")
-        header.extend(
-            f"#   {Path(source or 'input').name} line {g.line}: {g.message}" for g in guesses
-        )
-    return "\n".join(header) + "\n" + body
