@@ -158,9 +158,24 @@ class Archive:
         for canonical, aliases in SECTION_ALIASES.items():
             if key in aliases and normalize(canonical) in names:
                 return names[normalize(canonical)]
+        # Any section, standard or not, answers to each word of its name ("MLOps & LLMOps":
+        # mlops, llmops), also typed without spaces ("ml ops").
+        compact = key.replace(" ", "")
+        by_word = {
+            s.name: s
+            for s in issue.sections
+            if any(compact == word for word in normalize(s.name).split() if word != "and")
+            or compact == normalize(s.name).replace(" ", "")
+        }
+        if len(by_word) == 1:
+            return next(iter(by_word.values()))
         candidates = self._section_names(issue)
         if len(key) >= 3:
-            starts = {s.name: s for alias, s in candidates if alias.startswith(key)}
+            starts = {
+                s.name: s
+                for alias, s in candidates
+                if alias.startswith(key) or any(w.startswith(key) for w in alias.split()[1:])
+            }
             if len(starts) == 1:
                 return next(iter(starts.values()))
         close = difflib.get_close_matches(key, [alias for alias, _ in candidates], n=1, cutoff=0.8)
@@ -169,8 +184,19 @@ class Archive:
         return None
 
     def section_choices(self, issue: Issue) -> list[str]:
-        """Short names a reader can type for the sections of ``issue``."""
-        return [_short_name(s.name) for s in issue.sections]
+        """Short names a reader can type for the sections of ``issue``.
+
+        A standard section's first alias (``papers``); any other section's first word when
+        that word finds it (``mlops``), else its whole name.
+        """
+        choices: list[str] = []
+        for section in issue.sections:
+            short = _short_name(section.name)
+            if section.name not in SECTION_ALIASES:
+                first = short.split()[0]
+                short = first if self.section(issue, first) is section else short
+            choices.append(short)
+        return choices
 
     def _section_names(self, issue: Issue) -> list[tuple[str, Section]]:
         pairs: list[tuple[str, Section]] = []

@@ -26,7 +26,7 @@ from bot.archive import MAX_QUERY_CHARS, ArchiveHolder, QueryError
 from bot.config import Settings
 from bot.content.models import Issue
 from bot.publishing import Publisher, channel_reply
-from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone
+from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone, shorten
 from bot.scheduler import publishing_status
 from bot.store import MAX_SUBSCRIPTIONS, Store, Subscription, SubscriptionKind, Target
 from bot.topics import normalize
@@ -498,7 +498,9 @@ def _declare(r: CommandRegistry) -> None:
             ),
         ]
         if latest:
-            blocks.append(Paragraph(f"Latest: Issue #{latest.number} — {latest.subtitle}"))
+            blocks.append(
+                Paragraph(f"Latest: Issue #{latest.number} — {shorten(latest.headline, 200)}")
+            )
         blocks.append(
             Paragraph(
                 "Try /latest, /section papers, /search pytorch or /subscribe pytorch. /help lists everything.",
@@ -581,7 +583,7 @@ def _declare(r: CommandRegistry) -> None:
         entries = [
             Entry(
                 title=f"Issue #{i.number}",
-                summary=i.subtitle,
+                summary=shorten(i.headline, 200),
                 meta=i.date.isoformat() if i.date else None,
             )
             for i in shown

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Issue", "Item", "Section", "TopicId"]
+__all__ = ["Issue", "Item", "Section", "TopicId", "check_url"]
 
 _TOPIC_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -29,7 +29,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 TopicId = Annotated[str, StringConstraints(pattern=_TOPIC_ID, max_length=40)]
 
 
-def _check_url(value: str) -> str:
+def check_url(value: str) -> str:
+    """``value`` if it is a web link a reader can open; raises ValueError saying why not."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
         raise ValueError("must be an http:// or https:// URL")
@@ -41,7 +42,7 @@ def _check_url(value: str) -> str:
 
 
 Url = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(check_url)
 ]
 
 
@@ -83,9 +84,15 @@ class Issue(_Model):
 
     number: int = Field(gt=0, lt=100_000, description="The issue number, e.g. 206.")
     title: Text = Field(description='The title line, e.g. "Deep Learning Weekly: Issue #206".')
-    subtitle: Text = Field(description="The headline topics line under the title.")
+    subtitle: Text | None = Field(
+        default=None,
+        description="The headline topics line under the title; recent issues have none.",
+    )
     date: dt.date | None = Field(
         default=None, strict=False, description="Publication date (YYYY-MM-DD), if known."
+    )
+    source_url: Url | None = Field(
+        default=None, description="Where the issue is published on the web (http or https)."
     )
     intro: Text = Field(
         description="The editors' introduction; paragraphs separated by a blank line."
@@ -103,6 +110,19 @@ class Issue(_Model):
                 raise ValueError(f"section {section.name!r} appears twice")
             seen.add(key)
         return self
+
+    @property
+    def headline(self) -> str:
+        """The line that says what is in the issue: the subtitle, else the intro's lead.
+
+        Recent issues have no subtitle; their intro opens with "This week in deep learning,
+        we bring you …", which says the same. Greetings ("Hey folks,") are skipped.
+        """
+        if self.subtitle:
+            return self.subtitle
+        paragraphs = [p.strip() for p in self.intro.split("\n\n") if p.strip()]
+        lead = next((p for p in paragraphs if len(p) > 40 or not p.endswith((",", "!"))), "")
+        return " ".join((lead or paragraphs[0]).split())
 
     @property
     def items(self) -> tuple[Item, ...]:
