@@ -25,6 +25,7 @@ from bot.store import SQLiteStore
 
 if TYPE_CHECKING:
     from adapters.base import Adapter
+    from bot.ingest.poller import FeedPoller
 
 __all__ = ["App", "serve"]
 
@@ -88,6 +89,15 @@ class App:
         weekly = WeeklyPublisher(schedule, self.publisher, self.store)
         self._publishing.append(self.spawn(weekly.run(), "weekly-publisher"))
         return weekly
+
+    def poll_feed(self) -> FeedPoller | None:
+        """Import new issues from ``DLW_FEED_URL`` in the background (bot.ingest.poller)."""
+        from bot.ingest.poller import feed_poller
+
+        poller = feed_poller(self.settings, self.archive, self.store, self.tell_operators)
+        if poller is not None:
+            self.spawn(poller.run(), "feed-poller")
+        return poller
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in the background for the app's lifetime; a crash is logged, not lost."""
@@ -197,6 +207,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> int
             log.info("%s adapter running", adapter.platform)
             app.dispatch(adapter)
         app.schedule_publishing()
+        app.poll_feed()
         await stop.wait()
         log.info("shutting down")
         return 0

@@ -907,6 +907,27 @@ def _declare(r: CommandRegistry) -> None:
         )
 
     @r.command(
+        "approve",
+        "Approve a draft from the feed (operators)",
+        "With DLW_FEED_REVIEW=on new issues from the feed wait as drafts, never served or "
+        "published. /approve N moves draft N into the archive (the weekly slot then publishes "
+        "it); /approve alone lists the drafts.",
+        Param(
+            "issue",
+            "The draft's issue number (default: list the drafts).",
+            ParamType.INTEGER,
+            required=False,
+            min_value=1,
+        ),
+        permission=Permission.OPERATOR,
+        examples=("/approve", "/approve 418"),
+    )
+    async def approve(ctx: Context, issue: int | None) -> Reply:
+        from bot.ingest.review import approve_reply
+
+        return await approve_reply(ctx.services.settings, ctx.services.archive, issue)
+
+    @r.command(
         "status",
         "Publishing status and delivery counts (operators)",
         "Shows the schedule, the audience, recent publications and how many deliveries are "

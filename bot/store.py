@@ -342,6 +342,7 @@ class Store(Protocol):
     async def load_continuation(self, key: str) -> tuple[str, int] | None: ...
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool: ...
 
 
 class SQLiteStore:
@@ -1049,6 +1050,28 @@ class SQLiteStore:
         async with self.transaction() as db:
             await db.execute("DELETE FROM meta WHERE key = ?", (key,))
             await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold the lease ``name`` for ``seconds`` if it is free, expired or already ``holder``'s;
+        ``False`` if another process holds it. One transaction, so across processes sharing the
+        database at most one holds a lease at a time (the feed poller polls only while it does)."""
+        key = f"lease:{name}"
+        now = utcnow()
+        async with self.transaction() as db:
+            row = await (
+                await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+            ).fetchone()
+            if row is not None:
+                current = json.loads(row[0])
+                held = current.get("holder") != holder and current.get("until", "") > _ts(now)
+                if held:
+                    return False
+            value = json.dumps(
+                {"holder": holder, "until": _ts(now + dt.timedelta(seconds=seconds))}
+            )
+            await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return True
 
 
 def _statements(script: str) -> Iterable[str]:

@@ -19,7 +19,7 @@ import httpx
 from bot.ingest.detect import MAX_DOCUMENT_BYTES, parse_document
 from bot.ingest.sources import (
     FETCH_TIMEOUT,
-    Document,
+    RawDocument,
     SourceError,
     SourceRef,
     fetch_url,
@@ -36,7 +36,7 @@ __all__ = [
     "ImportSummary",
     "import_sources",
     "parse_safely",
-    "read_document",
+    "read_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class ImportSummary:
         return f"{', '.join(parts).capitalize()} (from {documents})."
 
 
-def parse_safely(document: Document) -> list[Parsed]:
+def parse_safely(document: RawDocument) -> list[Parsed]:
     """:func:`parse_document`, with an unexpected parser exception turned into an
     :class:`IngestError` (logged with its traceback): bad input never crashes an import."""
     try:
@@ -128,18 +128,18 @@ def parse_safely(document: Document) -> list[Parsed]:
         raise IngestError(f"could not be parsed ({type(exc).__name__}: {exc})") from exc
 
 
-async def read_document(
+async def read_source(
     ref: SourceRef,
     client: httpx.AsyncClient | None,
     *,
     limit: int = MAX_DOCUMENT_BYTES,
     time_limit: float = FETCH_TIMEOUT,
-) -> Document:
+) -> RawDocument:
     """The bytes of ``ref`` within the bounds; :class:`SourceError` if it cannot be read."""
     if ref.error is not None:
         raise SourceError(ref.error)
     if ref.name == "-":
-        return Document("-", read_stream(limit=limit))
+        return RawDocument("-", read_stream(limit=limit))
     if ref.is_url:
         if client is None:
             raise SourceError("no HTTP client")  # pragma: no cover - import_sources passes one
@@ -147,7 +147,7 @@ async def read_document(
         assert fetched.document is not None  # unconditional requests never get a 304
         return fetched.document
     assert ref.path is not None
-    return Document(ref.name, read_file(ref.path, limit=limit))
+    return RawDocument(ref.name, read_file(ref.path, limit=limit))
 
 
 async def import_sources(
@@ -175,7 +175,7 @@ async def import_sources(
         for ref in refs:
             summary.documents += 1
             try:
-                document = await read_document(ref, client, limit=limit, time_limit=time_limit)
+                document = await read_source(ref, client, limit=limit, time_limit=time_limit)
                 found = parse_safely(document)
                 if not found:
                     raise IngestError("no issues found in it")

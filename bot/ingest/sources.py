@@ -27,8 +27,8 @@ from bot.ingest.detect import MAX_DOCUMENT_BYTES
 __all__ = [
     "FETCH_TIMEOUT",
     "MAX_REDIRECTS",
-    "Document",
     "FetchResult",
+    "RawDocument",
     "SourceError",
     "SourceRef",
     "expand_sources",
@@ -49,7 +49,7 @@ class SourceError(DlwError):
 
 
 @dataclass(frozen=True)
-class Document:
+class RawDocument:
     """One document's bytes, with what is known about where it came from."""
 
     name: str  # how to refer to it in messages: a path, a URL, or "-"
@@ -135,7 +135,7 @@ def _not_regular(mode: int) -> str | None:
 
 
 def _too_large(limit: int) -> str:
-    return f"too large: more than {limit / 1024 / 1024:g} MB (the limit for one document)"
+    return f"too large: more than {limit / 1024 / 1024:g} MB"
 
 
 def read_file(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
@@ -209,7 +209,7 @@ class FetchResult:
     """A download: a document, or ``not_modified`` for a 304 answer to a conditional request."""
 
     url: str  # the final URL, after redirects
-    document: Document | None
+    document: RawDocument | None
     etag: str | None = None
     last_modified: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -282,7 +282,7 @@ async def _fetch(
         content_type = response.headers.get("content-type")
         return FetchResult(
             final,
-            Document(url, b"".join(chunks), content_type),
+            RawDocument(url, b"".join(chunks), content_type),
             response.headers.get("etag"),
             response.headers.get("last-modified"),
             dict(response.headers),

@@ -103,7 +103,9 @@ def _display_source(source: str) -> str:
     return source if "://" in source else Path(source).name
 
 
-def issue_to_yaml(issue: Issue, *, source: str | None = None, guesses: tuple[Guess, ...] = ()) -> str:
+def issue_to_yaml(
+    issue: Issue, *, source: str | None = None, guesses: tuple[Guess, ...] = ()
+) -> str:
     """Render ``issue`` as a content file; guesses become a review note at the top."""
     body = _yaml_body(issue)
     header = [f"# {issue.title}"]
@@ -124,8 +126,8 @@ def _yaml_body(issue: Issue) -> str:
     body: str = yaml.dump(
         data, Dumper=_ContentDumper, sort_keys=False, allow_unicode=True, width=100
     )
-    if Issue.model_validate(yaml.load(body, Loader=_Loader)) != issue:
-        raise AssertionError("YAML round trip changed the issue")  # the file must say what we parsed
+    if Issue.model_validate(yaml.load(body, Loader=_Loader)) != issue:  # the file must say
+        raise AssertionError("YAML round trip changed the issue")  # exactly what we parsed
     return body
 
 
