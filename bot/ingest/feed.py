@@ -69,7 +69,7 @@ def parse_feed(data: bytes) -> FeedResult:
         try:
             issues.append(parse_html(html, meta=meta))
         except IngestError as exc:
-            failures.append(FeedItemFailure(title, str(exc)))
+            failures.append(FeedItemFailure(title, exc.message))
     if not issues and not failures:
         others = f"{len(skipped)} other item{'s' if len(skipped) != 1 else ''}"
         raise IngestError(f"the feed has no issues of the newsletter ({others})")
