@@ -450,12 +450,28 @@ class ArchiveHolder:
         return outcome
 
     async def watch(
-        self, *, stop: asyncio.Event | None = None, debounce_ms: int = 400
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        debounce_ms: int = 300,
+        max_wait_ms: int = 10_000,
     ) -> AsyncIterator[ReloadOutcome]:
-        """Reload whenever files under the directory change; yields each outcome."""
+        """Reload whenever files under the directory change; yields each outcome.
+
+        A burst of changes is one reload: it waits until nothing has changed for
+        ``debounce_ms`` (at most ``max_wait_ms`` in all), so a bulk import of 500 issues
+        reloads once. Temporary files of atomic writes and ``drafts/`` are not content.
+        """
         from watchfiles import awatch
 
+        from bot.ingest.write import content_change
+
         async for _changes in awatch(
-            self.directory, stop_event=stop, debounce=debounce_ms, recursive=True
+            self.directory,
+            stop_event=stop,
+            debounce=max_wait_ms,
+            step=debounce_ms,
+            recursive=True,
+            watch_filter=lambda _change, path: content_change(self.directory, path),
         ):
             yield await self.reload()

@@ -256,3 +256,16 @@ def _short_diff(existing_path: Path, rendered: str) -> str:
         hidden = len(lines) - MAX_DIFF_LINES
         lines = [*lines[:MAX_DIFF_LINES], f"… {hidden} more diff lines\n"]
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def content_change(directory: Path, path: str) -> bool:
+    """Whether a changed ``path`` under the content ``directory`` can change what is served:
+    not a temporary file of :func:`atomic_write` (or any hidden file), not a draft."""
+    changed = Path(path)
+    if changed.name.startswith(".") or changed.name.endswith("~"):
+        return False
+    try:
+        parts = changed.relative_to(directory).parts
+    except ValueError:
+        return True
+    return not parts or parts[0] != DRAFTS_DIR
