@@ -114,6 +114,7 @@ class Archive:
         self.taxonomy: Taxonomy = content.taxonomy
         self._by_number = {issue.number: issue for issue in self.issues}
         self._stories: list[Story] = []
+        self._rowids: dict[int, tuple[int, int]] = {}  # issue -> its stories' first, last key
         self._search_cache: OrderedDict[tuple[str, int, int, int | None], list[SearchHit]] = (
             OrderedDict()
         )
@@ -145,7 +146,9 @@ class Archive:
         return len(self._stories)
 
     def stories(self, issue: Issue) -> list[Story]:
-        return [s for s in self._stories if s.issue == issue.number]
+        """The stories of ``issue`` in newsletter order (a slice, not a scan of the archive)."""
+        first, last = self._rowids.get(issue.number, (1, 0))
+        return self._stories[first - 1 : last]
 
     def section(self, issue: Issue, name: str) -> Section | None:
         """The section of ``issue`` a reader means by ``name`` ("papers", "libs", "Mobile")."""
@@ -296,12 +299,14 @@ class Archive:
         query = _phrase_query([phrase])
         if query is None:
             return []
-        sql = "SELECT rowid FROM words WHERE words MATCH ?" + (
-            " AND issue = ?" if issue is not None else ""
-        )
+        sql = "SELECT rowid FROM words WHERE words MATCH ?"
         params: list[object] = [query]
         if issue is not None:
-            params.append(issue)
+            # ``words`` keeps no columns (only the index), but an issue's stories have
+            # consecutive rowids.
+            first, last = self._rowids.get(issue, (0, -1))
+            sql += " AND rowid BETWEEN ? AND ?"
+            params += [first, last]
         return [self._stories[r - 1] for (r,) in self._db.execute(sql + " ORDER BY rowid", params)]
 
     # -- topics --------------------------------------------------------------------------
@@ -322,16 +327,18 @@ class Archive:
             "title, summary, issue UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2')"
         )
         self._db.execute(
-            "CREATE VIRTUAL TABLE words USING fts5("
-            "title, summary, issue UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
+            "CREATE VIRTUAL TABLE words USING fts5(title, summary, issue UNINDEXED, "
+            "tokenize = 'unicode61 remove_diacritics 2', content='', columnsize=0)"
         )
         rows: list[tuple[int, str, str, int]] = []
         for issue in self.issues:
+            first = len(self._stories) + 1
             for section in issue.sections:
                 for item in section.items:
                     story = Story(len(self._stories) + 1, issue.number, section.name, item)
                     self._stories.append(story)
                     rows.append((story.key, item.title, item.summary, issue.number))
+            self._rowids[issue.number] = (first, len(self._stories))
         with self._db:
             for table in ("items", "words"):
                 self._db.executemany(

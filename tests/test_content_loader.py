@@ -118,3 +118,27 @@ def test_schema_cli_check(content_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert main(["schema", "--check"]) == 1
     assert main(["schema"]) == 0
     assert main(["schema", "--check"]) == 0
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(content_dir: Path) -> None:
+    # 9 levels of 10 aliases each would be a billion items once expanded.
+    lines = ["number: 999", 'title: "Deep Learning Weekly: Issue 999"', "l0: &l0 [x, x, x, x, x]"]
+    for level in range(1, 10):
+        refs = ", ".join([f"*l{level - 1}"] * 10)
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    (content_dir / "issues" / "0999.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _errors(content_dir) == [
+        "issues/0999.yaml: uses YAML anchors or aliases (&name, *name): not allowed here"
+    ]
+
+
+def test_content_files_read_exactly_as_yaml_says(content_dir: Path) -> None:
+    import yaml
+
+    from bot.content.loader import load_yaml
+
+    for file in [*sorted((content_dir / "issues").glob("*.yaml")), content_dir / "topics.yaml"]:
+        text = file.read_text(encoding="utf-8")
+        assert load_yaml(text) == yaml.safe_load(text), file.name
+    tricky = "a: 1\nb: 2025-08-13\nc: yes\nd: ~\ne: '3'\nf: [1.5, -2]\ng: {h: 'x'}\n"
+    assert load_yaml(tricky) == yaml.safe_load(tricky)
