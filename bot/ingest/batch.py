@@ -28,7 +28,13 @@ from bot.ingest.sources import (
     read_stream,
 )
 from bot.ingest.types import Guess, IngestError, Parsed
-from bot.ingest.write import SaveOutcome, SaveStatus, issue_file_name, save_issue
+from bot.ingest.write import (
+    SaveOutcome,
+    SaveStatus,
+    issue_file_name,
+    save_issue,
+    sync_directories,
+)
 
 __all__ = [
     "Destination",
@@ -164,6 +170,7 @@ async def import_sources(
     """Read, parse and save every source; never raises for bad input (it becomes a record)."""
     summary = ImportSummary()
     seen_file: int | None = None
+    touched: set[Path] = set()  # directories written to: their renames made durable at the end
 
     def record(entry: ImportRecord) -> None:
         summary.records.append(entry)
@@ -204,6 +211,7 @@ async def import_sources(
                             source=ref.name,
                             replace=replace,
                             dry_run=dry_run,
+                            sync_directory=False,
                         )
                     except OSError as exc:
                         record(
@@ -214,10 +222,13 @@ async def import_sources(
                             )
                         )
                         continue
+                    if outcome.wrote:
+                        touched.add(outcome.path.parent)
                     record(ImportRecord(ref.name, outcome, parsed.guesses))
             if on_document is not None:
                 on_document(ref)
     finally:
+        sync_directories(touched)
         if client is not None:
             await client.aclose()
     return summary

@@ -37,6 +37,7 @@ __all__ = [
     "issue_to_yaml",
     "read_issue_file",
     "save_issue",
+    "sync_directories",
 ]
 
 ISSUES_DIR = "issues"
@@ -147,8 +148,12 @@ def issue_file_name(number: int) -> str:
 # -- writing -----------------------------------------------------------------------------
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+def atomic_write(path: Path, text: str, *, sync_directory: bool = True) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The data is on disk before the rename; ``sync_directory`` also makes the rename durable
+    at once (a bulk import does that once per directory at the end instead, see
+    :func:`sync_directories`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     # O_EXCL: never someone else's file; 0o666 minus the umask, like any file the user creates.
@@ -163,7 +168,14 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    _fsync_directory(path.parent)
+    if sync_directory:
+        _fsync_directory(path.parent)
+
+
+def sync_directories(directories: set[Path]) -> None:
+    """Make the renames of earlier ``atomic_write(..., sync_directory=False)`` durable."""
+    for directory in directories:
+        _fsync_directory(directory)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -205,6 +217,7 @@ def save_issue(
     replace: bool = False,
     dry_run: bool = False,
     also_existing: tuple[Path, ...] = (),
+    sync_directory: bool = True,
 ) -> SaveOutcome:
     """Write ``parsed`` to ``path`` unless a file there (or in ``also_existing``, e.g. the
     published copy of a draft) already holds it; never overwrite a different one unless
@@ -221,11 +234,11 @@ def save_issue(
             return SaveOutcome(SaveStatus.DIFFERS, existing_path, parsed.issue, rendered, diff)
         if dry_run:
             return SaveOutcome(SaveStatus.DRY_RUN, path, parsed.issue, rendered, diff)
-        atomic_write(path, rendered)
+        atomic_write(path, rendered, sync_directory=sync_directory)
         return SaveOutcome(SaveStatus.REPLACED, path, parsed.issue, rendered, diff)
     if dry_run:
         return SaveOutcome(SaveStatus.DRY_RUN, path, parsed.issue, rendered)
-    atomic_write(path, rendered)
+    atomic_write(path, rendered, sync_directory=sync_directory)
     return SaveOutcome(SaveStatus.WRITTEN, path, parsed.issue, rendered)
 
 
