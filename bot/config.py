@@ -1,6 +1,7 @@
 """Settings, from ``DLW_*`` environment variables or a ``.env`` file, with safe embedded defaults.
 
-With nothing configured the bot serves the bundled ``content/``, keeps its state in
+With nothing configured the bot serves ``./content`` when it exists (``dlw-bot init`` makes
+one), else the bundled, read-only ``content/``, keeps its state in
 ``./dlw-bot.sqlite3`` and runs the console shell. Tokens are :class:`~pydantic.SecretStr`, so
 they never appear in logs or reprs.
 """
