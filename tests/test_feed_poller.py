@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -20,6 +24,7 @@ from bot.ingest.poller import FeedPoller, PollStatus
 from bot.reply import Reply
 from bot.scheduler import LAST_SLOT_KEY, Schedule, WeeklyPublisher
 from bot.store import Target
+from tests.conftest import REPO
 from tests.fakes.newsletter_issues import synthetic_issue
 from tests.fakes.newsletter_site import NewsletterSite, rss_feed
 from tests.fakes.telegram_api import FakeTelegram
@@ -401,3 +406,61 @@ async def test_the_running_bot_takes_a_new_feed_item_to_the_channel_at_the_next_
 async def _stop(stop: asyncio.Event, task: Awaitable[None]) -> None:
     stop.set()
     await task
+
+
+async def test_dlw_bot_run_polls_the_feed_and_holds_a_draft_until_approved_in_chat(
+    settings: Settings, fake: FakeTelegram, site: NewsletterSite, tmp_path: Path
+) -> None:
+    """As operators run it: ``python -m bot run`` with DLW_FEED_URL and DLW_FEED_REVIEW=on."""
+    site.set_feed(feed_of(421))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
+    env |= {
+        "DLW_TELEGRAM_TOKEN": fake.token,
+        "DLW_TELEGRAM_API_URL": fake.base_url,
+        "DLW_DATABASE": str(settings.database),
+        "DLW_CONTENT_DIR": str(settings.content_dir),
+        "DLW_PUBLISH_SCHEDULE": "off",
+        "DLW_ADMINS": f"telegram:{OPERATOR}",
+        "DLW_FEED_URL": site.url("/feed"),
+        "DLW_FEED_INTERVAL": "1h",
+        "DLW_FEED_REVIEW": "on",
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "bot.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        [told] = await fake.wait_for_messages(OPERATOR, 1, timeout=20)
+        assert told.text.startswith("New from the feed: #421")
+        assert "waiting as a draft" in told.text and "/approve 421" in told.text
+        assert (settings.content_dir / "drafts" / "0421.yaml").is_file()
+
+        fake.send_text(OPERATOR, "/issue 421")
+        not_yet = (await fake.wait_for_messages(OPERATOR, 2, timeout=10))[1]
+        assert "no issue #421" in not_yet.text.lower()
+
+        fake.send_text(OPERATOR, "/approve 421")
+        approved = (await fake.wait_for_messages(OPERATOR, 3, timeout=10))[2]
+        assert approved.text.startswith("Approved: issue #421 is in the archive now")
+        fake.send_text(OPERATOR, "/issue 421")
+        shown = (await fake.wait_for_messages(OPERATOR, 4, timeout=10))[3]
+        assert shown.text.startswith("Deep Learning Weekly: Issue 421")
+        assert "polling " + site.url("/feed") in log.read_text()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            code = await process.wait()
+        print(log.read_text(errors="replace")[-4000:])
+    assert code == 0

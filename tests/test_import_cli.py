@@ -372,3 +372,36 @@ def test_approve_moves_a_draft_into_the_archive(work: Path) -> None:
     missing = run_cli("approve", "420", cwd=work)
     assert missing.returncode == 1
     assert missing.stderr == "error: There is no draft of issue #420 (drafts: none).\n"
+
+
+async def test_a_feed_reports_its_failed_and_skipped_items_and_imports_the_rest(
+    work: Path, site: NewsletterSite
+) -> None:
+    podcast = {
+        "title": "Announcing our podcast",
+        "link": "https://www.deeplearningweekly.com/p/podcast",
+        "date": "",
+        "html": "<p>Listen now.</p>",
+    }
+    broken = {
+        "title": "Deep Learning Weekly: Issue 430",
+        "link": "https://www.deeplearningweekly.com/p/deep-learning-weekly-issue-430",
+        "date": "",
+        "html": "<p>Only an introduction, no stories.</p>",
+    }
+    site.set_feed(rss_feed([broken, podcast, synthetic_issue(421).feed_item()]))
+    feed = site.url("/feed")
+    result = await arun_cli("import", feed, cwd=work)
+    assert result.returncode == 1  # one issue failed
+    lines = result.stderr.splitlines()
+    assert f"{feed}: skipped 'Announcing our podcast': not an issue" in lines
+    assert any(
+        line.startswith(f"{feed}: error: Deep Learning Weekly: Issue 430: no stories")
+        for line in lines
+    )
+    assert (
+        "1 imported, 0 unchanged, 1 failed, 1 feed items skipped (not issues) (from 1 document)."
+        in lines
+    )
+    assert load_issue(issue_file(work, 421)).number == 421
+    assert not issue_file(work, 430).exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.ingest.detect import MAX_DOCUMENT_BYTES, parse_document
+from bot.ingest.detect import MAX_DOCUMENT_BYTES, Document, parse_document, read_document
 from bot.ingest.sources import (
     FETCH_TIMEOUT,
     RawDocument,
@@ -42,6 +42,7 @@ __all__ = [
     "ImportSummary",
     "import_sources",
     "parse_safely",
+    "read_safely",
     "read_source",
 ]
 
@@ -68,10 +69,11 @@ class ImportRecord:
     guesses: tuple[Guess, ...] = ()
     error: str | None = None
     line: int | None = None  # of the error, if known
+    skipped: str | None = None  # a feed item that is not an issue: its title
 
     @property
     def failed(self) -> bool:
-        return self.outcome is None
+        return self.outcome is None and self.skipped is None
 
     @property
     def error_line(self) -> str:
@@ -88,7 +90,8 @@ class ImportSummary:
     @property
     def counts(self) -> Counter[str]:
         return Counter(
-            "failed" if r.outcome is None else r.outcome.status.value for r in self.records
+            r.outcome.status.value if r.outcome else "skipped" if r.skipped else "failed"
+            for r in self.records
         )
 
     @property
@@ -118,8 +121,22 @@ class ImportSummary:
         if counts["differs"]:
             parts.append(f"{counts['differs']} differ from the existing file (not written)")
         parts.append(f"{counts['failed']} failed")
+        if counts["skipped"]:
+            parts.append(f"{counts['skipped']} feed items skipped (not issues)")
         documents = f"{self.documents} document{'s' if self.documents != 1 else ''}"
         return f"{', '.join(parts).capitalize()} (from {documents})."
+
+
+def read_safely(document: RawDocument) -> Document:
+    """:func:`read_document` (issues, and a feed's failed and skipped items), with an unexpected
+    parser exception turned into an :class:`IngestError` (logged with its traceback)."""
+    try:
+        return read_document(document.data, name=document.name, content_type=document.content_type)
+    except IngestError:
+        raise
+    except Exception as exc:  # a parser bug must not take the whole bulk import down
+        log.exception("the parser failed on %s", document.name)
+        raise IngestError(f"could not be parsed ({type(exc).__name__}: {exc})") from exc
 
 
 def parse_safely(document: RawDocument) -> list[Parsed]:
@@ -182,8 +199,14 @@ async def import_sources(
         for ref in refs:
             summary.documents += 1
             try:
-                document = await read_source(ref, client, limit=limit, time_limit=time_limit)
-                found = parse_safely(document)
+                raw = await read_source(ref, client, limit=limit, time_limit=time_limit)
+                document = read_safely(raw)
+                found = document.issues
+                if not found and document.failures:
+                    first = document.failures[0]
+                    raise IngestError(
+                        f"no item of the feed could be imported; {first.title}: {first.reason}"
+                    )
                 if not found:
                     raise IngestError("no issues found in it")
             except SourceError as exc:
@@ -225,6 +248,10 @@ async def import_sources(
                     if outcome.wrote:
                         touched.add(outcome.path.parent)
                     record(ImportRecord(ref.name, outcome, parsed.guesses))
+                for failure in document.failures:
+                    record(ImportRecord(ref.name, error=f"{failure.title}: {failure.reason}"))
+                for title in document.skipped:
+                    record(ImportRecord(ref.name, skipped=title))
             if on_document is not None:
                 on_document(ref)
     finally:

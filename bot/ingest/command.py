@@ -55,6 +55,9 @@ class _Printer:
         self.dry_run = dry_run
 
     def __call__(self, record: ImportRecord) -> None:
+        if record.skipped is not None:
+            self.err.print(f"{record.source}: skipped {record.skipped!r}: not an issue")
+            return
         outcome = record.outcome
         if outcome is None or outcome.status is not SaveStatus.UNCHANGED:  # else: reviewed before
             for guess in record.guesses:
