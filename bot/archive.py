@@ -110,6 +110,8 @@ class Archive:
     """Every issue of the newsletter, with lookup, search and topic matching."""
 
     def __init__(self, content: LoadedContent) -> None:
+        for skipped in content.skipped:
+            log.warning("content file not read: %s", skipped)
         self.issues: tuple[Issue, ...] = content.issues
         self.taxonomy: Taxonomy = content.taxonomy
         self._by_number = {issue.number: issue for issue in self.issues}

@@ -289,6 +289,8 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
         _print_content_errors(errors)
         return 1
     archive = Archive(content)
+    for skipped in content.skipped:
+        print(f"{skipped} (skipped)", file=sys.stderr)
     print(
         f"{directory}: OK — {len(content.issues)} issues, {archive.item_count} items, {len(content.taxonomy)} topics."
     )

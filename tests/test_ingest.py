@@ -439,8 +439,14 @@ def test_long_lines_do_not_make_parsing_slow() -> None:
     # Regexes stay linear: a 1 MB line without spaces is just a (failing) title line.
     with pytest.raises(IngestError, match="expected the title line"):
         parse_document(("a" * 1_000_000 + "\n").encode())
+    # 20,000 stories are parsed (linearly) and then refused by the content limits.
     text = HEAD + "Industry\n\n" + "".join(f"Story {i}\n\nSummary {i}.\n\n" for i in range(20_000))
-    assert len(_one(text).issue.items) == 20_000
+    with pytest.raises(IngestError) as failure:
+        parse_document(text)
+    assert failure.value.message == (
+        "the parsed issue is not valid: sections.0.items: "
+        "Tuple should have at most 100 items after validation, not 20000"
+    )
 
 
 _ALPHABET = st.sampled_from(

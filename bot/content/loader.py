@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.content.models import Issue
+from bot.files import UnreadableFile, read_regular
 from bot.topics import Taxonomy, TopicFile
 
 __all__ = [
@@ -40,6 +41,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ISSUE_GLOB = ("*.yaml", "*.yml")
+MAX_FILE_BYTES = 1024 * 1024  # a real issue file is about 20 KB
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,11 @@ class ContentErrors(Exception):
 
 @dataclass(frozen=True)
 class LoadedContent:
-    """What a valid content directory holds."""
+    """What a valid content directory holds, and the files in it that were not read."""
 
     issues: tuple[Issue, ...]  # ascending by number
     taxonomy: Taxonomy
+    skipped: tuple[ContentError, ...] = ()  # FIFOs, devices, directories named like issues
 
 
 def load_content(directory: Path) -> LoadedContent:
@@ -117,10 +120,11 @@ def _check_content(directory: Path) -> tuple[LoadedContent | None, list[ContentE
         return None, errors
 
     by_number: dict[int, tuple[str, Issue]] = {}
+    skipped: list[ContentError] = []
     files = sorted(p for pattern in ISSUE_GLOB for p in issues_dir.glob(pattern))
     for file in files:
         name = _rel(file, directory)
-        issue = _load_model(file, Issue, name, errors)
+        issue = _load_model(file, Issue, name, errors, skipped)
         if issue is None:
             continue
         if re.fullmatch(r"\d+", file.stem) and int(file.stem) != issue.number:
@@ -149,7 +153,7 @@ def _check_content(directory: Path) -> tuple[LoadedContent | None, list[ContentE
     if taxonomy is None:
         return None, errors
     issues = tuple(issue for _, (_, issue) in sorted(by_number.items()))
-    return LoadedContent(issues=issues, taxonomy=taxonomy), errors
+    return LoadedContent(issues=issues, taxonomy=taxonomy, skipped=tuple(skipped)), errors
 
 
 def _load_topics(file: Path, errors: list[ContentError]) -> Taxonomy | None:
@@ -171,14 +175,24 @@ def _check_topics(issue: Issue, taxonomy: Taxonomy, name: str, errors: list[Cont
                     )
 
 
-def _load_model(file: Path, model: type[M], name: str, errors: list[ContentError]) -> M | None:
+def _load_model(
+    file: Path,
+    model: type[M],
+    name: str,
+    errors: list[ContentError],
+    skipped: list[ContentError] | None = None,
+) -> M | None:
+    """``file`` validated as ``model``; problems go to ``errors``, and files that are not
+    regular files at all to ``skipped`` when given (a stray FIFO must not block the rest)."""
     try:
-        raw = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        errors.append(ContentError(name, "", "missing"))
+        raw = read_regular(file, limit=MAX_FILE_BYTES).decode("utf-8")
+    except UnreadableFile as exc:
+        (skipped if exc.special and skipped is not None else errors).append(
+            ContentError(name, "", exc.message)
+        )
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(ContentError(name, "", f"cannot be read: {exc}"))
+    except UnicodeDecodeError as exc:
+        errors.append(ContentError(name, "", f"cannot be read: not UTF-8 text ({exc.reason})"))
         return None
     try:
         data: Any = load_yaml(raw)
@@ -199,7 +213,7 @@ def _load_model(file: Path, model: type[M], name: str, errors: list[ContentError
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        for err in _root_causes(exc.errors(include_url=False)):
             path = ".".join(str(part) for part in err["loc"])
             errors.append(ContentError(name, path, _reason(err["msg"], err["type"])))
         return None
@@ -240,6 +254,18 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, seen: set[int]) -> Any:
     if tag == "tag:yaml.org,2002:seq":
         return [_build(item, loader, seen) for item in node.value]
     return {_build(k, loader, seen): _build(v, loader, seen) for k, v in node.value}
+
+
+def _root_causes(errors: list[Any]) -> list[Any]:
+    """Pydantic's errors without the echoes: a list whose only item failed also reports
+    "at least 1 item, not 0" at every level above it, which is no news to an editor."""
+    locs = [tuple(err["loc"]) for err in errors]
+    return [
+        err
+        for err, loc in zip(errors, locs, strict=True)
+        if err["type"] != "too_short"
+        or not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
+    ]
 
 
 def _reason(message: str, kind: str) -> str:

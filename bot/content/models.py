@@ -21,9 +21,24 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Issue", "Item", "Section", "TopicId", "check_url"]
+__all__ = ["Issue", "Item", "Limits", "Section", "TopicId", "check_url"]
 
 _TOPIC_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class Limits:
+    """How large content may be. Real issues stay far below (about 20 items, abstracts of
+    2,000 characters); the bounds keep a broken or hostile file from turning one command into
+    thousands of messages or seconds of work."""
+
+    SUMMARY_CHARS = 20_000
+    INTRO_CHARS = 20_000
+    SUBTITLE_CHARS = 500
+    ITEMS_PER_SECTION = 100
+    ITEMS_PER_ISSUE = 300
+    SECTIONS_PER_ISSUE = 30
+    TOPICS_PER_ITEM = 20
+
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 TopicId = Annotated[str, StringConstraints(pattern=_TOPIC_ID, max_length=40)]
@@ -59,10 +74,13 @@ class Item(_Model):
         description="The headline, as printed in the newsletter."
     )
     url: Url | None = Field(default=None, description="Link to the story (http or https).")
-    summary: Text = Field(description="The newsletter's summary (or a paper's abstract).")
+    summary: Annotated[Text, StringConstraints(max_length=Limits.SUMMARY_CHARS)] = Field(
+        description="The newsletter's summary (or a paper's abstract)."
+    )
     topics: tuple[TopicId, ...] = Field(
         default=(),
         strict=False,
+        max_length=Limits.TOPICS_PER_ITEM,
         description="Topic ids from content/topics.yaml this item is about, on top of the ones "
         "found from its text.",
     )
@@ -75,7 +93,10 @@ class Section(_Model):
         description='Section heading, e.g. "Mobile & Edge".'
     )
     items: tuple[Item, ...] = Field(
-        min_length=1, strict=False, description="The stories, in newsletter order."
+        min_length=1,
+        max_length=Limits.ITEMS_PER_SECTION,
+        strict=False,
+        description="The stories, in newsletter order.",
     )
 
 
@@ -84,7 +105,7 @@ class Issue(_Model):
 
     number: int = Field(gt=0, lt=100_000, description="The issue number, e.g. 206.")
     title: Text = Field(description='The title line, e.g. "Deep Learning Weekly: Issue #206".')
-    subtitle: Text | None = Field(
+    subtitle: Annotated[Text, StringConstraints(max_length=Limits.SUBTITLE_CHARS)] | None = Field(
         default=None,
         description="The headline topics line under the title; recent issues have none.",
     )
@@ -94,12 +115,24 @@ class Issue(_Model):
     source_url: Url | None = Field(
         default=None, description="Where the issue is published on the web (http or https)."
     )
-    intro: Text = Field(
+    intro: Annotated[Text, StringConstraints(max_length=Limits.INTRO_CHARS)] = Field(
         description="The editors' introduction; paragraphs separated by a blank line."
     )
     sections: tuple[Section, ...] = Field(
-        min_length=1, strict=False, description="The sections, in order."
+        min_length=1,
+        max_length=Limits.SECTIONS_PER_ISSUE,
+        strict=False,
+        description="The sections, in order.",
     )
+
+    @model_validator(mode="after")
+    def _not_too_many_items(self) -> Issue:
+        count = sum(len(section.items) for section in self.sections)
+        if count > Limits.ITEMS_PER_ISSUE:
+            raise ValueError(
+                f"{count:,} items in all; an issue may have at most {Limits.ITEMS_PER_ISSUE:,}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _section_names_unique(self) -> Issue:

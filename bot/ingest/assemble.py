@@ -170,7 +170,8 @@ def assemble(blocks: Sequence[Block], meta: Meta, *, fmt: str) -> Parsed:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        raise IngestError(f"the parsed issue is not valid: {where}: {message}") from exc
+        where = f"{where}: " if where else ""
+        raise IngestError(f"the parsed issue is not valid: {where}{message}") from exc
     return Parsed(issue=issue, guesses=tuple(builder.guesses), format=fmt)
 
 

@@ -22,6 +22,7 @@ from typing import BinaryIO
 import httpx
 
 from bot.errors import DlwError
+from bot.files import UnreadableFile, not_regular, read_at_most, read_regular, too_large
 from bot.ingest.detect import MAX_DOCUMENT_BYTES
 
 __all__ = [
@@ -94,7 +95,7 @@ def expand_sources(arguments: list[str]) -> list[SourceRef]:
         if stat.S_ISDIR(mode):
             refs.extend(_directory(path))
         else:
-            refs.append(SourceRef(argument, path, _not_regular(mode)))
+            refs.append(SourceRef(argument, path, not_regular(mode)))
     return refs
 
 
@@ -115,77 +116,26 @@ def _directory(directory: Path) -> Iterator[SourceRef]:
             continue
         if stat.S_ISDIR(mode):
             continue  # one level: a directory of issues, not a tree
-        yield SourceRef(str(path), path, _not_regular(mode))
-
-
-def _not_regular(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        kind = "a FIFO (named pipe)"
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        kind = "a device"
-    elif stat.S_ISSOCK(mode):
-        kind = "a socket"
-    elif stat.S_ISDIR(mode):
-        kind = "a directory"
-    else:
-        kind = "not a regular file"
-    return f"is {kind}, not a regular file; refused"
-
-
-def _too_large(limit: int) -> str:
-    return f"too large: more than {limit / 1024 / 1024:g} MB"
+        yield SourceRef(str(path), path, not_regular(mode))
 
 
 def read_file(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
-    """At most ``limit`` bytes of the regular file ``path``; :class:`SourceError` otherwise.
-
-    Opened non-blocking and checked again after opening, so a FIFO swapped in after
-    :func:`expand_sources` looked cannot block the importer.
-    """
+    """At most ``limit`` bytes of the regular file ``path``; :class:`SourceError` otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        problem = _not_regular(info.st_mode)
-        if problem is not None:
-            raise SourceError(problem)
-        if info.st_size > limit:
-            raise SourceError(_too_large(limit))
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = _read_at_most(handle, limit)
-    except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    return data
+        return read_regular(path, limit=limit)
+    except UnreadableFile as exc:
+        raise SourceError(exc.message) from None
 
 
 def read_stream(stream: BinaryIO | None = None, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     """At most ``limit`` bytes of ``stream`` (default: standard input)."""
     handle = stream if stream is not None else sys.stdin.buffer
     try:
-        return _read_at_most(handle, limit)
+        return read_at_most(handle, limit)
+    except UnreadableFile as exc:
+        raise SourceError(exc.message) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-
-
-def _read_at_most(handle: BinaryIO, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    remaining = limit + 1
-    while remaining > 0:
-        chunk = handle.read(min(remaining, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise SourceError(_too_large(limit))
-    return data
 
 
 # -- http(s) -------------------------------------------------------------------------------
@@ -271,13 +221,13 @@ async def _fetch(
             raise SourceError(f"HTTP {response.status_code} without a usable redirect")
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise SourceError(_too_large(limit))
+            raise SourceError(too_large(limit))
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise SourceError(_too_large(limit))
+                raise SourceError(too_large(limit))
             chunks.append(chunk)
         content_type = response.headers.get("content-type")
         return FetchResult(
