@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -405,3 +406,34 @@ async def test_a_feed_reports_its_failed_and_skipped_items_and_imports_the_rest(
     )
     assert load_issue(issue_file(work, 421)).number == 421
     assert not issue_file(work, 430).exists()
+
+
+def test_an_installed_package_is_never_written_into(tmp_path: Path) -> None:
+    """The issue's report: after `pip install .`, `dlw-bot import` wrote into site-packages.
+    Here the wheel's layout (bot/ with the content as bot/_bundled_content) stands in for it."""
+    site = tmp_path / "site-packages"
+    ignore = shutil.ignore_patterns("__pycache__", "_bundled_content")
+    shutil.copytree(REPO / "bot", site / "bot", ignore=ignore)
+    shutil.copytree(REPO / "adapters", site / "adapters", ignore=ignore)
+    shutil.copytree(BUNDLED_CONTENT, site / "bot" / "_bundled_content")
+    installed = site / "bot" / "_bundled_content"
+    operator = tmp_path / "operator"
+    operator.mkdir()
+    env = {"PYTHONPATH": str(site)}
+
+    for extra, output in (  # by default, and not even when named explicitly
+        ({}, ()),
+        ({"DLW_CONTENT_DIR": str(installed)}, ()),
+        ({}, ("-o", str(installed / "issues"))),
+    ):
+        refused = run_cli("import", str(SEED_206), *output, cwd=operator, env=env | extra)
+        assert refused.returncode == 1
+        assert f"error: {installed}" in refused.stderr and "read-only" in refused.stderr
+    assert sorted(p.name for p in (installed / "issues").iterdir()) == sorted(
+        p.name for p in (BUNDLED_CONTENT / "issues").iterdir()
+    )
+
+    assert run_cli("init", cwd=operator, env=env).returncode == 0
+    imported = run_cli("import", "-", cwd=operator, env=env, stdin=ISSUE.markdown())
+    assert imported.returncode == 0, imported.stderr
+    assert f"Wrote {operator / 'content' / 'issues' / '0420.yaml'}" in imported.stdout
