@@ -464,3 +464,41 @@ async def test_dlw_bot_run_polls_the_feed_and_holds_a_draft_until_approved_in_ch
             code = await process.wait()
         print(log.read_text(errors="replace")[-4000:])
     assert code == 0
+
+
+async def test_a_new_issue_that_cannot_be_read_is_reported_once(
+    app: App, site: NewsletterSite, operators: Operators, make_poller: Make
+) -> None:
+    broken = {
+        "title": "Deep Learning Weekly: Issue 430",
+        "link": "https://www.deeplearningweekly.com/p/deep-learning-weekly-issue-430",
+        "date": "",
+        "html": "<p>Only an introduction, no stories.</p>",
+    }
+    old_broken = broken | {"title": "Deep Learning Weekly: Issue 100"}  # old: not news
+    site.set_feed(rss_feed([broken, old_broken, synthetic_issue(421).feed_item()]))
+    poller = make_poller()
+    outcome = await poller.poll_once()
+    assert [a.number for a in outcome.arrivals] == [421]
+    assert len(outcome.failures) == 1 and outcome.failures[0].startswith(
+        "Deep Learning Weekly: Issue 430: no stories"
+    )
+    [told] = await operators.wait_for(1)
+    assert "Issue #421" in told and "Not imported: Deep Learning Weekly: Issue 430" in told
+    site.set_feed(rss_feed([broken]) + "\n")  # changed, still broken: not said again
+    assert (await poller.poll_once()).failures == ()
+    assert len(operators.replies) == 1
+
+
+async def test_a_rejected_draft_does_not_come_back(
+    app: App, site: NewsletterSite, make_poller: Make
+) -> None:
+    site.set_feed(feed_of(420))
+    poller = make_poller(review=True)
+    await poller.poll_once()
+    draft = app.settings.content_dir / "drafts" / "0420.yaml"
+    draft.unlink()  # the operator rejects it
+    site.set_feed(feed_of(420).replace("Until next week!", "Until soon!"))  # the feed changes
+    outcome = await poller.poll_once()
+    assert outcome.status is PollStatus.FETCHED and outcome.arrivals == ()
+    assert not draft.exists()

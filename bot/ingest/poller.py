@@ -7,7 +7,9 @@ size and time bounds of :mod:`bot.ingest.sources`. Every issue newer than the ne
 has (served, on disk, or waiting as a draft) is written atomically into ``issues/`` (the
 archive's watcher reloads it; the weekly slot publishes the newest) or, with
 ``DLW_FEED_REVIEW=on``, into ``drafts/`` until an operator approves it. Operators hear by
-direct message what arrived, with the importer's guesses.
+direct message what arrived, with the importer's guesses, and about a new issue in the feed that
+could not be read. An issue is taken once: the newest number taken is kept in the store, so a
+draft deleted to reject it does not come back.
 
 Errors (HTTP status, network, timeout, oversized or unparseable feed) are logged and reported
 once per streak, never raised: the next attempt comes after 1, 2, 4, … ``retry_base``
@@ -25,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,8 +36,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bot.ingest.batch import parse_safely
+from bot.ingest.batch import read_safely
 from bot.ingest.detect import MAX_DOCUMENT_BYTES
+from bot.ingest.feed import FeedItemFailure
 from bot.ingest.sources import FETCH_TIMEOUT, SourceError, fetch_url, http_client
 from bot.ingest.types import Guess, IngestError, Parsed
 from bot.ingest.write import (
@@ -56,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEASE",
+    "TAKEN_KEY",
     "VALIDATORS_KEY",
     "Arrival",
     "FeedPoller",
@@ -68,6 +73,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VALIDATORS_KEY = "feed.validators"  # {"url", "etag", "last_modified"} of the last good fetch
+TAKEN_KEY = "feed.taken"  # the newest issue number the poller has written
+_ISSUE_NUMBER = re.compile(r"\bIssue\s*#?\s*(\d{1,5})\b", re.IGNORECASE)
 LEASE = "feed-poller"
 MAX_GUESSES_SHOWN = 8  # per issue, in the operators' message
 
@@ -98,6 +105,7 @@ class PollOutcome:
     arrivals: tuple[Arrival, ...] = ()
     error: str | None = None
     downloaded: int = 0  # body bytes
+    failures: tuple[str, ...] = ()  # new issues in the feed that could not be read
 
 
 Notify = Callable[[Reply], Awaitable[None]]
@@ -121,6 +129,7 @@ class FeedPoller:
     failures: int = 0  # consecutive
     last: PollOutcome | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _reported: set[str] = field(default_factory=set)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -207,22 +216,47 @@ class FeedPoller:
         if document is None:
             return PollOutcome(PollStatus.NOT_MODIFIED)
         try:
-            found = await asyncio.to_thread(parse_safely, document)
-            if not found:
+            read = await asyncio.to_thread(read_safely, document)
+            if not read.issues and not read.failures:
                 raise IngestError("the feed has no issues")
         except IngestError as exc:
             where = f" (line {exc.line})" if exc.line else ""
             return PollOutcome(
                 PollStatus.FAILED, error=f"{exc.message}{where}", downloaded=len(document.data)
             )
-        arrivals = await asyncio.to_thread(self._save_new, found)
+        taken = await self._taken()
+        newest = max(await asyncio.to_thread(self.newest_known), taken)
+        arrivals = await asyncio.to_thread(self._save_new, read.issues, newest)
+        if arrivals:
+            await self.store.set_meta(TAKEN_KEY, str(max(taken, *(a.number for a in arrivals))))
+        failures = self._new_failures(read.failures, newest)
         await self.store.set_meta(
             VALIDATORS_KEY,
             json.dumps(
                 {"url": self.url, "etag": fetched.etag, "last_modified": fetched.last_modified}
             ),
         )
-        return PollOutcome(PollStatus.FETCHED, tuple(arrivals), downloaded=len(document.data))
+        return PollOutcome(
+            PollStatus.FETCHED, tuple(arrivals), downloaded=len(document.data), failures=failures
+        )
+
+    async def _taken(self) -> int:
+        raw = await self.store.get_meta(TAKEN_KEY)
+        return int(raw) if raw and raw.isdigit() else 0
+
+    def _new_failures(self, failures: Sequence[FeedItemFailure], newest: int) -> tuple[str, ...]:
+        """Items of new issues that could not be read, each reported once per process."""
+        found: list[str] = []
+        for failure in failures:
+            match = _ISSUE_NUMBER.search(failure.title)
+            if match is None or int(match.group(1)) <= newest:
+                continue
+            text = f"{failure.title}: {failure.reason}"
+            if text not in self._reported:
+                self._reported.add(text)
+                log.error("feed %s: %s", self.url, text)
+                found.append(text)
+        return tuple(found)
 
     async def _validators(self) -> dict[str, str]:
         raw = await self.store.get_meta(VALIDATORS_KEY)
@@ -235,7 +269,9 @@ class FeedPoller:
         return {}
 
     def newest_known(self) -> int:
-        """The newest issue the bot has: served, in ``issues/`` (not reloaded yet) or a draft."""
+        """The newest issue the bot has: served, in ``issues/`` (not reloaded yet) or a draft.
+        (The poller also never takes an issue again once it has, see ``TAKEN_KEY``: a draft an
+        operator deleted to reject it stays rejected.)"""
         numbers = list(self.archive.archive.numbers)
         for sub in (ISSUES_DIR, DRAFTS_DIR):
             directory = self.content_dir / sub
@@ -243,8 +279,7 @@ class FeedPoller:
                 numbers.extend(int(p.stem) for p in directory.glob("*.yaml") if p.stem.isdigit())
         return max(numbers, default=0)
 
-    def _save_new(self, found: Sequence[Parsed]) -> list[Arrival]:
-        newest = self.newest_known()
+    def _save_new(self, found: Sequence[Parsed], newest: int) -> list[Arrival]:
         fresh: dict[int, Parsed] = {}
         for parsed in found:
             if parsed.issue.number > newest:
@@ -302,8 +337,8 @@ class FeedPoller:
         self.failures = 0
         if recovered:
             log.info("feed %s readable again", self.url)
-        if outcome.arrivals:
-            await self._tell(arrivals_reply(outcome.arrivals))
+        if outcome.arrivals or outcome.failures:
+            await self._tell(arrivals_reply(outcome.arrivals, outcome.failures))
         elif recovered:
             await self._tell(
                 Reply.text(f"The feed {self.url} can be read again.", title="Feed back")
@@ -316,8 +351,8 @@ class FeedPoller:
             log.exception("could not tell operators about the feed")
 
 
-def arrivals_reply(arrivals: Sequence[Arrival]) -> Reply:
-    """What operators are told about new issues from the feed."""
+def arrivals_reply(arrivals: Sequence[Arrival], failures: Sequence[str] = ()) -> Reply:
+    """What operators are told about new issues from the feed (and new ones it could not read)."""
     parts: list[str] = []
     for arrival in arrivals:
         issue = arrival.outcome.issue
@@ -342,8 +377,17 @@ def arrivals_reply(arrivals: Sequence[Arrival]) -> Reply:
             if len(arrival.guesses) > MAX_GUESSES_SHOWN:
                 lines.append(f"• …and {len(arrival.guesses) - MAX_GUESSES_SHOWN} more in the file")
         parts.append("\n".join(lines))
+    for failure in failures:
+        parts.append(
+            f"Not imported: {failure}. Fix it in the newsletter or import it by hand "
+            "(dlw-bot import FILE or URL)."
+        )
     numbers = ", ".join(f"#{a.number}" for a in arrivals)
-    return Reply.text("\n\n".join(parts), title=f"New from the feed: {numbers}", tone=Tone.SUCCESS)
+    if not arrivals:
+        title, tone = "New issue in the feed could not be imported", Tone.ERROR
+    else:
+        title, tone = f"New from the feed: {numbers}", Tone.SUCCESS if not failures else Tone.ERROR
+    return Reply.text("\n\n".join(parts), title=title, tone=tone)
 
 
 def _duration(seconds: float) -> str:
