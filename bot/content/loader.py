@@ -29,6 +29,7 @@ from bot.files import UnreadableFile, read_regular
 from bot.topics import Taxonomy, TopicFile
 
 __all__ = [
+    "AliasRefused",
     "ContentError",
     "ContentErrors",
     "LoadedContent",
@@ -196,7 +197,7 @@ def _load_model(
         return None
     try:
         data: Any = load_yaml(raw)
-    except _AliasFound:
+    except AliasRefused:
         errors.append(
             ContentError(name, "", "uses YAML anchors or aliases (&name, *name): not allowed here")
         )
@@ -219,8 +220,8 @@ def _load_model(
         return None
 
 
-class _AliasFound(Exception):
-    pass
+class AliasRefused(yaml.YAMLError):
+    """The document uses anchors or aliases, which content files may not."""
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"}
@@ -231,8 +232,8 @@ def load_yaml(text: str) -> Any:
     ``yaml.load``: libyaml composes the node tree, and mappings, sequences and strings are
     built here directly (other scalars by PyYAML's safe constructor).
 
-    Anchors and aliases are refused (:class:`_AliasFound`): content has no use for them, and
-    a few kilobytes of nested aliases expand to gigabytes.
+    Anchors and aliases are refused (:class:`AliasRefused`, a :class:`yaml.YAMLError`):
+    content has no use for them, and a few kilobytes of nested aliases expand to gigabytes.
     """
     loader = _Loader(text)
     try:
@@ -249,7 +250,7 @@ def _build(node: yaml.Node, loader: yaml.SafeLoader, seen: set[int]) -> Any:
     if tag == "tag:yaml.org,2002:str":
         return node.value
     if id(node) in seen:  # the composer hands an alias back as the very node it names
-        raise _AliasFound
+        raise AliasRefused
     seen.add(id(node))
     if tag == "tag:yaml.org,2002:seq":
         return [_build(item, loader, seen) for item in node.value]

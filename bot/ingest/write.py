@@ -21,8 +21,10 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config import bundled_content_dir
+from bot.content.loader import MAX_FILE_BYTES, load_yaml
 from bot.content.models import Issue
 from bot.errors import DlwError
+from bot.files import UnreadableFile, read_regular
 from bot.ingest.types import Guess, Parsed
 
 __all__ = [
@@ -45,7 +47,6 @@ DRAFTS_DIR = "drafts"  # issues waiting for an operator's approval; the loader n
 MAX_DIFF_LINES = 40
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ContentNotWritable(DlwError):
@@ -127,7 +128,7 @@ def _yaml_body(issue: Issue) -> str:
     body: str = yaml.dump(
         data, Dumper=_ContentDumper, sort_keys=False, allow_unicode=True, width=100
     )
-    if Issue.model_validate(yaml.load(body, Loader=_Loader)) != issue:  # the file must say
+    if Issue.model_validate(load_yaml(body)) != issue:  # the file must say
         raise AssertionError("YAML round trip changed the issue")  # exactly what we parsed
     return body
 
@@ -135,9 +136,9 @@ def _yaml_body(issue: Issue) -> str:
 def read_issue_file(path: Path) -> Issue | None:
     """The issue in an existing content file, or ``None`` if it does not hold a valid one."""
     try:
-        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        data: Any = load_yaml(read_regular(path, limit=MAX_FILE_BYTES).decode("utf-8"))
         return Issue.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
+    except (UnreadableFile, UnicodeDecodeError, yaml.YAMLError, ValidationError):
         return None
 
 
