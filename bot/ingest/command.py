@@ -49,10 +49,15 @@ def destination_for(settings: Settings, output: Path | None) -> Destination:
 class _Printer:
     """Prints each record as it arrives (above the progress bar, when there is one)."""
 
-    def __init__(self, out: Console, err: Console, *, dry_run: bool) -> None:
+    def __init__(self, out: Console, err: Console) -> None:
         self.out = out
         self.err = err
-        self.dry_run = dry_run
+
+    def raw(self, text: str) -> None:
+        """YAML and diffs exactly as they are (rich would expand tabs, for one)."""
+        if text:
+            self.out.file.write(text)
+            self.out.file.flush()
 
     def __call__(self, record: ImportRecord) -> None:
         if record.skipped is not None:
@@ -73,19 +78,18 @@ class _Printer:
         )
         status = outcome.status
         if status is SaveStatus.DRY_RUN:
-            self.out.print(outcome.rendered, end="")
-            if outcome.diff:
-                self.out.print(outcome.diff, end="")
+            self.raw(outcome.rendered)
+            self.raw(outcome.diff)
             self.err.print(f"{record.source}: would write {outcome.path} ({shape}).")
         elif status is SaveStatus.WRITTEN:
             self.out.print(f"Wrote {outcome.path}: {shape}.")
         elif status is SaveStatus.REPLACED:
-            self.out.print(outcome.diff, end="")
+            self.raw(outcome.diff)
             self.out.print(f"Replaced {outcome.path}: {shape}.")
         elif status is SaveStatus.UNCHANGED:
             self.out.print(f"{outcome.path}: issue #{issue.number} unchanged.")
         else:  # DIFFERS
-            self.out.print(outcome.diff, end="")
+            self.raw(outcome.diff)
             self.err.print(
                 f"{record.source}: error: issue #{issue.number} differs from {outcome.path}; "
                 "nothing written (--replace overwrites it)"
@@ -159,7 +163,7 @@ def _run(
 ) -> ImportSummary:
     progress = _progress(refs, err)
     # With a bar, rich redirects sys.stdout above it; ``out`` writes to sys.stdout lazily.
-    printer = _Printer(out, progress.console if progress else err, dry_run=dry_run)
+    printer = _Printer(out, progress.console if progress else err)
     context: AbstractContextManager[Any] = progress if progress is not None else nullcontext()
     with context:
         task = progress.add_task("", total=len(refs)) if progress is not None else None
