@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.ingest import MAX_DOCUMENT_BYTES
 from bot.ingest.batch import Destination, import_sources
@@ -220,3 +222,34 @@ async def test_hostile_sources_fail_cleanly_within_bounds(
     assert lines[3].startswith(f"{fifo}: error: is a FIFO")
     assert "too large" in lines[4] and "timed out" in lines[5]
     assert list(out.iterdir()) == []  # nothing written, not even a temporary file
+
+
+# -- anything at all -------------------------------------------------------------------------
+
+_TEXTISH = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=2000
+) | st.sampled_from(
+    [
+        "Deep Learning Weekly: Issue 5\n\nIntro.\n\n---\n\nIndustry\n\nA title\n\nA summary.\n",
+        "<rss><channel><item><title>Deep Learning Weekly: Issue 9</title></item></channel></rss>",
+        "---\ntitle: x\n---\n\n## **Industry**\n\n**[t](https://e.com)**\n\ns.\n",
+        "<!DOCTYPE html><h1>Deep Learning Weekly: Issue 3</h1><h2>Papers</h2><p><b>x</b></p>",
+    ]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=3000) | _TEXTISH.map(lambda t: t.encode("utf-8")))
+def test_any_bytes_end_as_one_line_or_an_issue_never_a_crash(tmp_path: Path, data: bytes) -> None:
+    source = tmp_path / "input"
+    source.write_bytes(data)
+    out = tmp_path / "out"
+    summary = asyncio.run(import_sources(expand_sources([str(source)]), Destination(out)))
+    for record in summary.records:
+        if record.failed:
+            assert record.error and "\n" not in record.error_line
+            assert "could not be parsed (" not in record.error, record.error  # a parser bug
+    for path in out.glob("*") if out.exists() else []:
+        assert not path.name.startswith(".")  # no temporary left behind
