@@ -401,7 +401,7 @@ async def test_a_feed_reports_its_failed_and_skipped_items_and_imports_the_rest(
         for line in lines
     )
     assert (
-        "1 imported, 0 unchanged, 1 failed, 1 feed items skipped (not issues) (from 1 document)."
+        "1 imported, 0 unchanged, 1 failed, 1 feed item skipped (not issues) (from 1 document)."
         in lines
     )
     assert load_issue(issue_file(work, 421)).number == 421

@@ -122,7 +122,8 @@ class ImportSummary:
             parts.append(f"{counts['differs']} differ from the existing file (not written)")
         parts.append(f"{counts['failed']} failed")
         if counts["skipped"]:
-            parts.append(f"{counts['skipped']} feed items skipped (not issues)")
+            skipped = counts["skipped"]
+            parts.append(f"{skipped} feed item{'s' if skipped != 1 else ''} skipped (not issues)")
         documents = f"{self.documents} document{'s' if self.documents != 1 else ''}"
         return f"{', '.join(parts).capitalize()} (from {documents})."
 
