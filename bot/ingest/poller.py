@@ -113,6 +113,13 @@ Notify = Callable[[Reply], Awaitable[None]]
 
 @dataclass
 class FeedPoller:
+    """Polls ``url`` and saves new issues into ``content_dir`` (see the module docstring).
+
+    :meth:`run` is the loop :meth:`bot.app.App.poll_feed` starts; :meth:`poll_once` is one
+    poll, for tests and the benchmark. ``failures`` counts consecutive failed polls (the
+    backoff); ``last`` is the latest outcome.
+    """
+
     url: str
     content_dir: Path
     archive: ArchiveHolder
