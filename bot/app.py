@@ -27,7 +27,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, build_registry
@@ -38,6 +38,9 @@ from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
 from bot.store import SQLiteStore, Store
 from bot.views import content_rejected_reply
+
+if TYPE_CHECKING:
+    from bot.ingest.poller import FeedPoller
 
 __all__ = ["App", "serve"]
 
@@ -122,6 +125,15 @@ class App:
         self._publishing.append(self.spawn(weekly.run(), "weekly-publisher"))
         return weekly
 
+    def poll_feed(self) -> FeedPoller | None:
+        """Import new issues from ``DLW_FEED_URL`` in the background (bot.ingest.poller)."""
+        from bot.ingest.poller import feed_poller
+
+        poller = feed_poller(self.settings, self.archive, self.store, self.tell_operators)
+        if poller is not None:
+            self.spawn(poller.run(), "feed-poller")
+        return poller
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in the background for the app's lifetime; a crash is logged, not lost."""
         task = asyncio.create_task(coro, name=name)
@@ -182,6 +194,7 @@ class App:
                 log.info("%s adapter running", adapter.platform)
                 self.dispatch(adapter)
             self.schedule_publishing()
+            self.poll_feed()
             yield
         finally:
             await self.stop_publishing()

@@ -115,10 +115,13 @@ class Archive:
     """Every issue of the newsletter, with lookup, search and topic matching."""
 
     def __init__(self, content: LoadedContent) -> None:
+        for skipped in content.skipped:
+            log.warning("content file not read: %s", skipped)
         self.issues: tuple[Issue, ...] = content.issues
         self.taxonomy: Taxonomy = content.taxonomy
         self._by_number = {issue.number: issue for issue in self.issues}
         self._stories: list[Story] = []
+        self._rowids: dict[int, tuple[int, int]] = {}  # issue -> its stories' first, last key
         self._search_cache: OrderedDict[tuple[str, int, int, int | None], list[SearchHit]] = (
             OrderedDict()
         )
@@ -150,7 +153,9 @@ class Archive:
         return len(self._stories)
 
     def stories(self, issue: Issue) -> list[Story]:
-        return [s for s in self._stories if s.issue == issue.number]
+        """The stories of ``issue`` in newsletter order (a slice, not a scan of the archive)."""
+        first, last = self._rowids.get(issue.number, (1, 0))
+        return self._stories[first - 1 : last]
 
     def section(self, issue: Issue, name: str) -> Section | None:
         """The section of ``issue`` a reader means by ``name`` ("papers", "libs", "Mobile")."""
@@ -163,9 +168,24 @@ class Archive:
         for canonical, aliases in SECTION_ALIASES.items():
             if key in aliases and normalize(canonical) in names:
                 return names[normalize(canonical)]
+        # Any section, standard or not, answers to each word of its name ("MLOps & LLMOps":
+        # mlops, llmops), also typed without spaces ("ml ops").
+        compact = key.replace(" ", "")
+        by_word = {
+            s.name: s
+            for s in issue.sections
+            if any(compact == word for word in normalize(s.name).split() if word != "and")
+            or compact == normalize(s.name).replace(" ", "")
+        }
+        if len(by_word) == 1:
+            return next(iter(by_word.values()))
         candidates = self._section_names(issue)
         if len(key) >= 3:
-            starts = {s.name: s for alias, s in candidates if alias.startswith(key)}
+            starts = {
+                s.name: s
+                for alias, s in candidates
+                if alias.startswith(key) or any(w.startswith(key) for w in alias.split()[1:])
+            }
             if len(starts) == 1:
                 return next(iter(starts.values()))
         close = difflib.get_close_matches(key, [alias for alias, _ in candidates], n=1, cutoff=0.8)
@@ -174,8 +194,19 @@ class Archive:
         return None
 
     def section_choices(self, issue: Issue) -> list[str]:
-        """Short names a reader can type for the sections of ``issue``."""
-        return [_short_name(s.name) for s in issue.sections]
+        """Short names a reader can type for the sections of ``issue``.
+
+        A standard section's first alias (``papers``); any other section's first word when
+        that word finds it (``mlops``), else its whole name.
+        """
+        choices: list[str] = []
+        for section in issue.sections:
+            short = _short_name(section.name)
+            if section.name not in SECTION_ALIASES:
+                first = short.split()[0]
+                short = first if self.section(issue, first) is section else short
+            choices.append(short)
+        return choices
 
     def _section_names(self, issue: Issue) -> list[tuple[str, Section]]:
         pairs: list[tuple[str, Section]] = []
@@ -275,12 +306,14 @@ class Archive:
         query = _phrase_query([phrase])
         if query is None:
             return []
-        sql = "SELECT rowid FROM words WHERE words MATCH ?" + (
-            " AND issue = ?" if issue is not None else ""
-        )
+        sql = "SELECT rowid FROM words WHERE words MATCH ?"
         params: list[object] = [query]
         if issue is not None:
-            params.append(issue)
+            # ``words`` keeps no columns (only the index), but an issue's stories have
+            # consecutive rowids.
+            first, last = self._rowids.get(issue, (0, -1))
+            sql += " AND rowid BETWEEN ? AND ?"
+            params += [first, last]
         return [self._stories[r - 1] for (r,) in self._db.execute(sql + " ORDER BY rowid", params)]
 
     # -- topics --------------------------------------------------------------------------
@@ -301,16 +334,18 @@ class Archive:
             "title, summary, issue UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2')"
         )
         self._db.execute(
-            "CREATE VIRTUAL TABLE words USING fts5("
-            "title, summary, issue UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
+            "CREATE VIRTUAL TABLE words USING fts5(title, summary, issue UNINDEXED, "
+            "tokenize = 'unicode61 remove_diacritics 2', content='', columnsize=0)"
         )
         rows: list[tuple[int, str, str, int]] = []
         for issue in self.issues:
+            first = len(self._stories) + 1
             for section in issue.sections:
                 for item in section.items:
                     story = Story(len(self._stories) + 1, issue.number, section.name, item)
                     self._stories.append(story)
                     rows.append((story.key, item.title, item.summary, issue.number))
+            self._rowids[issue.number] = (first, len(self._stories))
         with self._db:
             for table in ("items", "words"):
                 self._db.executemany(
@@ -429,12 +464,28 @@ class ArchiveHolder:
         return outcome
 
     async def watch(
-        self, *, stop: asyncio.Event | None = None, debounce_ms: int = 400
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        debounce_ms: int = 300,
+        max_wait_ms: int = 10_000,
     ) -> AsyncIterator[ReloadOutcome]:
-        """Reload whenever files under the directory change; yields each outcome."""
+        """Reload whenever files under the directory change; yields each outcome.
+
+        A burst of changes is one reload: it waits until nothing has changed for
+        ``debounce_ms`` (at most ``max_wait_ms`` in all), so a bulk import of 500 issues
+        reloads once. Temporary files of atomic writes and ``drafts/`` are not content.
+        """
         from watchfiles import awatch
 
+        from bot.ingest.write import content_change
+
         async for _changes in awatch(
-            self.directory, stop_event=stop, debounce=debounce_ms, recursive=True
+            self.directory,
+            stop_event=stop,
+            debounce=max_wait_ms,
+            step=debounce_ms,
+            recursive=True,
+            watch_filter=lambda _change, path: content_change(self.directory, path),
         ):
             yield await self.reload()

@@ -4,7 +4,9 @@ dlw-bot                      same as ``dlw-bot run``
 dlw-bot run                  serve every configured platform (the shell if none is)
 dlw-bot shell [-c LINE]      the interactive terminal bot, or one command
 dlw-bot validate [DIR]       check a content directory; exit 1 on any problem
-dlw-bot import FILE.txt      turn a plain-text issue into content/issues/NNNN.yaml
+dlw-bot init [DIR]           create a working content directory (default ./content)
+dlw-bot import SOURCE…       files, directories, - or URLs (posts, pages, feeds) → issues/NNNN.yaml
+dlw-bot approve [N]          move draft N into the archive (no N: list the drafts)
 dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
 dlw-bot publish [N] [--dry-run]  publish the newest unpublished issue (or N) now
 dlw-bot status               publications and delivery counts per platform
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {
         "shell": _shell,
         "validate": _validate,
+        "init": _init,
         "import": _import,
+        "approve": _approve,
         "schema": _schema,
         "publish": _publish,
         "status": _status,
@@ -142,15 +145,35 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "directory", nargs="?", type=Path, help="default: the configured content directory"
     )
-    imp = sub.add_parser("import", help="turn a plain-text issue into a content file")
-    imp.add_argument("file", type=Path)
-    imp.add_argument(
-        "-o", "--output", type=Path, help="where to write (default: CONTENT_DIR/issues/NNNN.yaml)"
+    init = sub.add_parser("init", help="create a working content directory from the bundled one")
+    init.add_argument(
+        "directory", nargs="?", type=Path, default=Path("content"), help="default: ./content"
     )
-    imp.add_argument("--force", action="store_true", help="overwrite an existing file")
-    imp.add_argument(
-        "--stdout", action="store_true", help="print the YAML instead of writing a file"
+    imp = sub.add_parser(
+        "import",
+        help="import issues: files, directories, - (stdin) or http(s) URLs of posts, pages, feeds",
     )
+    imp.add_argument("sources", nargs="+", metavar="SOURCE")
+    imp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/NNNN.yaml (or exactly FILE.yaml) instead of CONTENT_DIR/issues/",
+    )
+    imp.add_argument(
+        "--replace", "--force", action="store_true", help="overwrite an existing, different file"
+    )
+    imp.add_argument(
+        "--dry-run",
+        "--stdout",
+        action="store_true",
+        help="print the YAML and the guesses; write nothing",
+    )
+    approve = sub.add_parser(
+        "approve", help="move a draft (DLW_FEED_REVIEW=on) into the archive; no N: list drafts"
+    )
+    approve.add_argument("issue", nargs="?", type=int, help="the issue number")
     schema = sub.add_parser("schema", help="regenerate content/schema/issue.json")
     schema.add_argument(
         "--check", action="store_true", help="exit 1 if the file is out of date instead"
@@ -318,6 +341,8 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
         _print_content_errors(errors)
         return 1
     archive = Archive(content)
+    for skipped in content.skipped:
+        print(f"{skipped} (skipped)", file=sys.stderr)
     print(
         f"{directory}: OK — {len(content.issues)} issues, {archive.item_count} items, {len(content.taxonomy)} topics."
     )
@@ -325,46 +350,24 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.content.importer import ImportFailure, import_text, issue_to_yaml
+def _init(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ingest.command import run_init
 
-    source: Path = args.file
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"{source}: cannot read: {exc}", file=sys.stderr)
-        return 1
-    try:
-        result = import_text(text)
-    except ImportFailure as exc:
-        print(f"{source}:{exc.line}: error: {exc.message}", file=sys.stderr)
-        print("Nothing was written.", file=sys.stderr)
-        return 1
-    for guess in result.guesses:
-        print(f"{source}:{guess.line}: guessed: {guess.message}", file=sys.stderr)
-    rendered = issue_to_yaml(result.issue, source=str(source), guesses=result.guesses)
-    if args.stdout:
-        sys.stdout.write(rendered)
-        return 0
-    output: Path = (
-        args.output or settings.content_dir / "issues" / f"{result.issue.number:04d}.yaml"
+    return run_init(args.directory)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ingest.command import run_import
+
+    return run_import(
+        settings, args.sources, output=args.output, replace=args.replace, dry_run=args.dry_run
     )
-    if output.exists() and not args.force:
-        print(
-            f"{output} already exists; use --force to overwrite it. Nothing was written.",
-            file=sys.stderr,
-        )
-        return 1
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(rendered, encoding="utf-8")
-    os.replace(temporary, output)  # atomic: a running bot never reads half a file
-    items = len(result.issue.items)
-    print(
-        f"Wrote {output}: issue #{result.issue.number}, {len(result.issue.sections)} sections, {items} items, "
-        f"{len(result.guesses)} guess{'es' if len(result.guesses) != 1 else ''} to review."
-    )
-    return 0
+
+
+def _approve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.ingest.command import run_approve
+
+    return run_approve(settings, args.issue)
 
 
 def _schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -372,6 +375,14 @@ def _schema(settings: Settings, args: argparse.Namespace) -> int:
 
     path = settings.content_dir / SCHEMA_FILE
     wanted = issue_schema_json()
+    if not args.check:
+        from bot.ingest.write import ContentNotWritable, check_writable
+
+        try:  # the checkout's own content/ is fine here: the schema is generated from the code
+            check_writable(settings.content_dir, explicit=True, need_topics=False)
+        except ContentNotWritable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     current = path.read_text(encoding="utf-8") if path.exists() else None
     if args.check:
         if current != wanted:
@@ -379,7 +390,8 @@ def _schema(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         print(f"{path} is up to date.")
         return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(wanted, encoding="utf-8")
+    from bot.ingest.write import atomic_write
+
+    atomic_write(path, wanted)
     print(f"Wrote {path}.")
     return 0

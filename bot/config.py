@@ -1,12 +1,14 @@
 """Settings, from ``DLW_*`` environment variables or a ``.env`` file, with safe embedded defaults.
 
-With nothing configured the bot serves the bundled ``content/``, keeps its state in
-``./dlw-bot.sqlite3`` and runs the console shell. These are the core's settings: each platform's
-(``DLW_TELEGRAM_*``, ``DLW_DISCORD_*``, tokens included) live with its adapter.
+With nothing configured the bot serves ``./content`` when it exists (``dlw-bot init`` makes
+one), else the bundled, read-only ``content/``, keeps its state in ``./dlw-bot.sqlite3`` and
+runs the console shell. These are the core's settings: each platform's (``DLW_TELEGRAM_*``,
+``DLW_DISCORD_*``, tokens included) live with its adapter.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.schedule import Schedule, ScheduleError
 
-__all__ = ["Settings", "bundled_content_dir"]
+__all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
 
 
 def bundled_content_dir() -> Path:
@@ -26,13 +28,44 @@ def bundled_content_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "content"
 
 
+def default_content_dir() -> Path:
+    """Where content lives when ``DLW_CONTENT_DIR`` is not set: ``./content`` if it holds content
+    (``issues/`` or ``topics.yaml``), else the bundled, read-only copy."""
+    local = Path("content")
+    if (local / "issues").is_dir() or (local / "topics.yaml").is_file():
+        return local.absolute()
+    return bundled_content_dir()
+
+
+_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> float:
+    """Seconds from ``1800``, ``90s``, ``30m``, ``1h30m`` or ``1d``; ``ValueError`` otherwise."""
+    spec = text.strip().lower().replace(" ", "")
+    if not spec:
+        raise ValueError("empty interval")
+    seconds, position = 0.0, 0
+    for match in _INTERVAL.finditer(spec):
+        if match.start() != position:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(spec):
+        raise ValueError(f"can't read the interval {text!r}: use seconds or forms like 30m, 1h")
+    return seconds
+
+
 class Settings(BaseSettings):
     """The core's configuration: content, database, operators, the weekly schedule."""
 
     model_config = SettingsConfigDict(env_prefix="DLW_", env_file=".env", extra="ignore")
 
     content_dir: Path = Field(
-        default_factory=bundled_content_dir, description="Content directory (issues/, topics.yaml)."
+        default_factory=default_content_dir,
+        description="Content directory (issues/, topics.yaml); default ./content when it exists, "
+        "else the bundled copy.",
     )
     database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
     log_level: str = Field(default="INFO", description="Logging level.")
@@ -53,6 +86,18 @@ class Settings(BaseSettings):
         "database, stable across restarts.",
     )
 
+    feed_url: str | None = Field(
+        default=None, description="RSS/Atom feed polled for new issues (http or https URL)."
+    )
+    feed_interval: float = Field(
+        default=1800.0,
+        description="How often the feed is polled: seconds, or forms like 30m, 1h (default 30m).",
+    )
+    feed_review: bool = Field(
+        default=False,
+        description="on: issues from the feed wait as drafts until an operator approves them.",
+    )
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
@@ -68,6 +113,24 @@ class Settings(BaseSettings):
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
         return value
+
+    @field_validator("feed_url")
+    @classmethod
+    def _check_feed_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("feed_interval", mode="before")
+    @classmethod
+    def _parse_feed_interval(cls, value: object) -> object:
+        seconds = parse_interval(value) if isinstance(value, str) else value
+        if isinstance(seconds, int | float) and seconds <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return seconds
 
     @model_validator(mode="after")
     def _check_schedule(self) -> Settings:

@@ -39,6 +39,7 @@ __all__ = [
 
 ISSUE_SUMMARY_CHARS = 280  # an issue overview trims paper abstracts; /section shows them whole
 DIGEST_SUMMARY_CHARS = 400
+HEADLINE_CHARS = 500  # recent issues have no subtitle; their intro's lead paragraph stands in
 INLINE_PAGE_SIZE = 20  # Telegram shows at most 50 inline results per answer
 
 
@@ -58,14 +59,19 @@ def issue_title(issue: Issue) -> str:
 def issue_reply(
     issue: Issue, *, summary_limit: int = ISSUE_SUMMARY_CHARS, footer: str | None = None
 ) -> Reply:
-    """The whole issue: subtitle, then every section with its items (long summaries trimmed)."""
-    blocks: list[Block] = [Paragraph(issue.subtitle)]
+    """The whole issue: its headline, date and web link, then every section with its items
+    (long summaries trimmed)."""
+    blocks: list[Block] = [Paragraph(shorten(issue.headline, HEADLINE_CHARS))]
     if issue.date:
         blocks.append(Paragraph(issue.date.strftime("%d %B %Y").lstrip("0"), muted=True))
+    if issue.source_url:
+        blocks.append(Entry(title="Read on the web", url=issue.source_url))
     for section in issue.sections:
         blocks.append(Heading(section.name))
         blocks.extend(_entry(item, limit=summary_limit) for item in section.items)
-    return Reply(title=issue_title(issue), blocks=tuple(blocks), footer=footer)
+    return Reply(
+        title=issue_title(issue), url=issue.source_url, blocks=tuple(blocks), footer=footer
+    )
 
 
 def section_reply(

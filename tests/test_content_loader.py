@@ -118,3 +118,97 @@ def test_schema_cli_check(content_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert main(["schema", "--check"]) == 1
     assert main(["schema"]) == 0
     assert main(["schema", "--check"]) == 0
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(content_dir: Path) -> None:
+    # 9 levels of 10 aliases each would be a billion items once expanded.
+    lines = ["number: 999", 'title: "Deep Learning Weekly: Issue 999"', "l0: &l0 [x, x, x, x, x]"]
+    for level in range(1, 10):
+        refs = ", ".join([f"*l{level - 1}"] * 10)
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    (content_dir / "issues" / "0999.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _errors(content_dir) == [
+        "issues/0999.yaml: uses YAML anchors or aliases (&name, *name): not allowed here"
+    ]
+
+
+def test_content_files_read_exactly_as_yaml_says(content_dir: Path) -> None:
+    import yaml
+
+    from bot.content.loader import load_yaml
+
+    for file in [*sorted((content_dir / "issues").glob("*.yaml")), content_dir / "topics.yaml"]:
+        text = file.read_text(encoding="utf-8")
+        assert load_yaml(text) == yaml.safe_load(text), file.name
+    tricky = "a: 1\nb: 2025-08-13\nc: yes\nd: ~\ne: '3'\nf: [1.5, -2]\ng: {h: 'x'}\n"
+    assert load_yaml(tricky) == yaml.safe_load(tricky)
+
+
+def test_special_files_are_reported_and_skipped_never_read(
+    content_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    issues = content_dir / "issues"
+    os.mkfifo(issues / "0300.yaml")  # opening it for a blocking read would hang forever
+    (issues / "0301.yaml").symlink_to("/dev/zero")  # endless
+    (issues / "0302.yaml").mkdir()
+    content, errors = check_content(content_dir)
+    assert errors == []
+    assert content is not None and [i.number for i in content.issues] == [202, 206]
+    assert sorted(str(s) for s in content.skipped) == [
+        "issues/0300.yaml: is a FIFO (named pipe), not a regular file; refused",
+        "issues/0301.yaml: is a device, not a regular file; refused",
+        "issues/0302.yaml: is a directory, not a regular file; refused",
+    ]
+    assert main(["validate", str(content_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "issues/0300.yaml: is a FIFO (named pipe), not a regular file; refused (skipped)" in err
+
+
+def test_an_oversized_file_is_an_error_without_being_parsed(content_dir: Path) -> None:
+    huge = content_dir / "issues" / "0300.yaml"
+    with huge.open("w", encoding="utf-8") as out:
+        out.write('number: 300\ntitle: "Issue 300"\nintro: x\nsections:\n- name: A\n  items:\n')
+        out.write("  - title: t\n    summary: " + "y" * (50 * 1024 * 1024) + "\n")
+    assert _errors(content_dir) == ["issues/0300.yaml: too large: more than 1 MB"]
+
+
+def _issue(sections: list[dict[str, object]]) -> str:
+    import yaml
+
+    return yaml.safe_dump(
+        {
+            "number": 300,
+            "title": "Deep Learning Weekly: Issue 300",
+            "intro": "Hi.",
+            "sections": sections,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        (
+            [{"name": "A", "items": [{"title": "t", "summary": "s"} for _ in range(101)]}],
+            "issues/0300.yaml: sections.0.items: Tuple should have at most 100 items after validation, not 101",
+        ),
+        (
+            [
+                {"name": f"S{n}", "items": [{"title": "t", "summary": "s"} for _ in range(100)]}
+                for n in range(4)
+            ],
+            "issues/0300.yaml: 400 items in all; an issue may have at most 300",
+        ),
+        (
+            [{"name": "A", "items": [{"title": "t", "summary": "s" * 20_001}]}],
+            "issues/0300.yaml: sections.0.items.0.summary: String should have at most 20000 characters",
+        ),
+    ],
+)
+def test_content_is_bounded_with_the_field_that_is_too_large(
+    content_dir: Path, sections: list[dict[str, object]], expected: str
+) -> None:
+    (content_dir / "issues" / "0300.yaml").write_text(_issue(sections), encoding="utf-8")
+    assert _errors(content_dir) == [expected]

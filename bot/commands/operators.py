@@ -1,4 +1,4 @@
-"""Operators' commands (``DLW_ADMINS``): preview, publish and the publishing status."""
+"""Operators' commands (``DLW_ADMINS``): preview, publish, approve a draft, the publishing status."""
 
 from __future__ import annotations
 
@@ -76,4 +76,26 @@ async def status(ctx: Context) -> Reply:
     )
 
 
-COMMANDS: tuple[Command, ...] = (preview, publish, status)
+@command(
+    "approve",
+    "Approve a draft from the feed (operators)",
+    "With DLW_FEED_REVIEW=on new issues from the feed wait as drafts, never served or "
+    "published. /approve N moves draft N into the archive (the weekly slot then publishes "
+    "it); /approve alone lists the drafts.",
+    Param(
+        "issue",
+        "The draft's issue number (default: list the drafts).",
+        ParamType.INTEGER,
+        required=False,
+        min_value=1,
+    ),
+    permission=Permission.OPERATOR,
+    examples=("/approve", "/approve 418"),
+)
+async def approve(ctx: Context, issue: int | None) -> Reply:
+    from bot.ingest.review import approve_reply
+
+    return await approve_reply(ctx.services.settings, ctx.services.archive, issue)
+
+
+COMMANDS: tuple[Command, ...] = (preview, publish, approve, status)

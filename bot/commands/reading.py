@@ -6,7 +6,7 @@ from bot.archive import MAX_QUERY_CHARS, QueryError
 from bot.commands.params import Param, ParamType, Suggest
 from bot.commands.registry import Command, Context, Permission, command
 from bot.content.models import Issue
-from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone, plural
+from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone, plural, shorten
 from bot.views import EntryPage, inline_entries, issue_reply, search_reply, section_reply
 
 __all__ = ["COMMANDS", "ISSUE_FOOTER", "inline_stories", "latest_or_error", "no_issue"]
@@ -50,7 +50,9 @@ async def start(ctx: Context) -> Reply:
         ),
     ]
     if latest:
-        blocks.append(Paragraph(f"Latest: Issue #{latest.number} — {latest.subtitle}"))
+        blocks.append(
+            Paragraph(f"Latest: Issue #{latest.number} — {shorten(latest.headline, 200)}")
+        )
     blocks.append(
         Paragraph(
             "Try /latest, /section papers, /search pytorch or /subscribe pytorch. /help lists everything.",
@@ -133,7 +135,7 @@ async def issues(ctx: Context) -> Reply:
     entries = [
         Entry(
             title=f"Issue #{i.number}",
-            summary=i.subtitle,
+            summary=shorten(i.headline, 200),
             meta=i.date.isoformat() if i.date else None,
         )
         for i in shown

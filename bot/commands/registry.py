@@ -56,6 +56,7 @@ __all__ = [
 
 log = logging.getLogger("bot.commands")
 
+MAX_SUGGEST_INPUT = 100  # characters of a partial value autocomplete looks at
 MAX_LINE_CHARS = 16_384  # far above any real command; caps parsing work
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?=\s|$)")
 
@@ -387,7 +388,8 @@ class CommandRegistry:
     ) -> list[tuple[str, str]]:
         """``(label, value)`` pairs for a parameter's autocomplete, best first."""
         archive = ctx.services.archive.archive
-        key = normalize(typed)
+        # Labels are short; what was typed beyond that can't match and would only cost time.
+        key = normalize(typed[:MAX_SUGGEST_INPUT])
         pairs: list[tuple[str, str]] = []
         if source is Suggest.SECTION:
             latest = archive.latest()

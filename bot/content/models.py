@@ -21,15 +21,31 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Issue", "Item", "Section", "TopicId"]
+__all__ = ["Issue", "Item", "Limits", "Section", "TopicId", "check_url"]
 
 _TOPIC_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class Limits:
+    """How large content may be. Real issues stay far below (about 20 items, abstracts of
+    2,000 characters); the bounds keep a broken or hostile file from turning one command into
+    thousands of messages or seconds of work."""
+
+    SUMMARY_CHARS = 20_000
+    INTRO_CHARS = 20_000
+    SUBTITLE_CHARS = 500
+    ITEMS_PER_SECTION = 100
+    ITEMS_PER_ISSUE = 300
+    SECTIONS_PER_ISSUE = 30
+    TOPICS_PER_ITEM = 20
+
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 TopicId = Annotated[str, StringConstraints(pattern=_TOPIC_ID, max_length=40)]
 
 
-def _check_url(value: str) -> str:
+def check_url(value: str) -> str:
+    """``value`` if it is a web link a reader can open; raises ValueError saying why not."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
         raise ValueError("must be an http:// or https:// URL")
@@ -41,7 +57,7 @@ def _check_url(value: str) -> str:
 
 
 Url = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(check_url)
 ]
 
 
@@ -58,10 +74,13 @@ class Item(_Model):
         description="The headline, as printed in the newsletter."
     )
     url: Url | None = Field(default=None, description="Link to the story (http or https).")
-    summary: Text = Field(description="The newsletter's summary (or a paper's abstract).")
+    summary: Annotated[Text, StringConstraints(max_length=Limits.SUMMARY_CHARS)] = Field(
+        description="The newsletter's summary (or a paper's abstract)."
+    )
     topics: tuple[TopicId, ...] = Field(
         default=(),
         strict=False,
+        max_length=Limits.TOPICS_PER_ITEM,
         description="Topic ids from content/topics.yaml this item is about, on top of the ones "
         "found from its text.",
     )
@@ -74,7 +93,10 @@ class Section(_Model):
         description='Section heading, e.g. "Mobile & Edge".'
     )
     items: tuple[Item, ...] = Field(
-        min_length=1, strict=False, description="The stories, in newsletter order."
+        min_length=1,
+        max_length=Limits.ITEMS_PER_SECTION,
+        strict=False,
+        description="The stories, in newsletter order.",
     )
 
 
@@ -83,16 +105,34 @@ class Issue(_Model):
 
     number: int = Field(gt=0, lt=100_000, description="The issue number, e.g. 206.")
     title: Text = Field(description='The title line, e.g. "Deep Learning Weekly: Issue #206".')
-    subtitle: Text = Field(description="The headline topics line under the title.")
+    subtitle: Annotated[Text, StringConstraints(max_length=Limits.SUBTITLE_CHARS)] | None = Field(
+        default=None,
+        description="The headline topics line under the title; recent issues have none.",
+    )
     date: dt.date | None = Field(
         default=None, strict=False, description="Publication date (YYYY-MM-DD), if known."
     )
-    intro: Text = Field(
+    source_url: Url | None = Field(
+        default=None, description="Where the issue is published on the web (http or https)."
+    )
+    intro: Annotated[Text, StringConstraints(max_length=Limits.INTRO_CHARS)] = Field(
         description="The editors' introduction; paragraphs separated by a blank line."
     )
     sections: tuple[Section, ...] = Field(
-        min_length=1, strict=False, description="The sections, in order."
+        min_length=1,
+        max_length=Limits.SECTIONS_PER_ISSUE,
+        strict=False,
+        description="The sections, in order.",
     )
+
+    @model_validator(mode="after")
+    def _not_too_many_items(self) -> Issue:
+        count = sum(len(section.items) for section in self.sections)
+        if count > Limits.ITEMS_PER_ISSUE:
+            raise ValueError(
+                f"{count:,} items in all; an issue may have at most {Limits.ITEMS_PER_ISSUE:,}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _section_names_unique(self) -> Issue:
@@ -103,6 +143,19 @@ class Issue(_Model):
                 raise ValueError(f"section {section.name!r} appears twice")
             seen.add(key)
         return self
+
+    @property
+    def headline(self) -> str:
+        """The line that says what is in the issue: the subtitle, else the intro's lead.
+
+        Recent issues have no subtitle; their intro opens with "This week in deep learning,
+        we bring you …", which says the same. Greetings ("Hey folks,") are skipped.
+        """
+        if self.subtitle:
+            return self.subtitle
+        paragraphs = [p.strip() for p in self.intro.split("\n\n") if p.strip()]
+        lead = next((p for p in paragraphs if len(p) > 40 or not p.endswith((",", "!"))), "")
+        return " ".join((lead or paragraphs[0]).split())
 
     @property
     def items(self) -> tuple[Item, ...]:

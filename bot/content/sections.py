@@ -42,10 +42,12 @@ SECTION_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+_BY_KEY: dict[str, str] = {normalize(name): name for name in CANONICAL_SECTIONS}
+_LONGEST = max(len(name) for name in CANONICAL_SECTIONS) + 10  # room for stray spaces
+
+
 def canonical_heading(line: str) -> str | None:
     """The standard section a heading line names exactly (any case, ``&`` or ``and``)."""
-    key = normalize(line)
-    for name in CANONICAL_SECTIONS:
-        if key == normalize(name):
-            return name
-    return None
+    if len(line) > _LONGEST:  # every paragraph of an issue is asked; most are long
+        return None
+    return _BY_KEY.get(normalize(line))

@@ -28,6 +28,7 @@ __all__ = [
     "Channels",
     "Continuations",
     "KeyValue",
+    "Leases",
     "Outbox",
     "Publications",
     "Store",
@@ -218,7 +219,17 @@ class KeyValue(Protocol):
         ...
 
 
-class Store(Subscriptions, Channels, Publications, Outbox, Continuations, KeyValue, Protocol):
+class Leases(Protocol):
+    """Named, expiring locks across processes sharing the store (one feed poller at a time)."""
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold ``name`` for ``seconds`` if it is free, expired or ``holder``'s already."""
+        ...
+
+
+class Store(
+    Subscriptions, Channels, Publications, Outbox, Continuations, KeyValue, Leases, Protocol
+):
     """Everything the bot keeps, from one backend; what :class:`~bot.app.App` is typed on."""
 
     async def close(self) -> None:

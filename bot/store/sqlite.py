@@ -750,3 +750,25 @@ class SQLiteStore:
         async with self.transaction() as db:
             await db.execute("DELETE FROM meta WHERE key = ?", (key,))
             await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold the lease ``name`` for ``seconds`` if it is free, expired or already ``holder``'s;
+        ``False`` if another process holds it. One transaction, so across processes sharing the
+        database at most one holds a lease at a time (the feed poller polls only while it does)."""
+        key = f"lease:{name}"
+        now = utcnow()
+        async with self.transaction() as db:
+            row = await (
+                await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+            ).fetchone()
+            if row is not None:
+                current = json.loads(row[0])
+                held = current.get("holder") != holder and current.get("until", "") > _ts(now)
+                if held:
+                    return False
+            value = json.dumps(
+                {"holder": holder, "until": _ts(now + dt.timedelta(seconds=seconds))}
+            )
+            await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return True
