@@ -118,6 +118,21 @@ def test_only_the_entry_point_imports_adapters() -> None:
     assert {m: t for m, t in offenders.items() if t} == {}
 
 
+def test_the_core_names_no_platform() -> None:
+    """No platform's name is a value in bot/ outside the entry point (prose may mention them)."""
+    platforms = {"telegram", "discord", "console"}
+    for module, path in MODULES.items():
+        if module.split(".")[0] != "bot" or module in ENTRY_POINTS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        named = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert not named & platforms, f"{module} names {sorted(named & platforms)}"
+
+
 def test_adapters_get_services_not_the_app() -> None:
     """Adapters see the core through bot.platform (AdapterServices), never the App or the store."""
     for module, targets in GRAPH.items():
