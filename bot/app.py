@@ -17,14 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import (
-    AsyncIterator,
-    Callable,
-    Collection,
-    Coroutine,
-    Generator,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any

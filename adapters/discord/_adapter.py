@@ -56,17 +56,8 @@ from adapters.discord._errors import delivery_error, describe, install_log_redac
 from adapters.discord._more import MORE, MoreButton
 from adapters.discord._render import DiscordMessage, render_embeds
 from adapters.discord.settings import DiscordSettings
-from bot.commands import (
-    ChatKind,
-    CommandRegistry,
-    Context,
-    Suggest,
-)
-from bot.delivery import (
-    Limits,
-    PermanentError,
-    TransientError,
-)
+from bot.commands import ChatKind, CommandRegistry, Context, Suggest
+from bot.delivery import Limits, PermanentError, TransientError
 from bot.model import Target
 from bot.paging import expired_reply
 from bot.platform import AdapterServices

@@ -35,14 +35,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.commands import (
-    ChatKind,
-    Command,
-    Param,
-    ParamType,
-    Permission,
-    Suggest,
-)
+from bot.commands import ChatKind, Command, Param, ParamType, Permission, Suggest
 from bot.reply import shorten
 
 __all__ = ["ParamOption", "SuggestedOption", "command_set_hash", "slash_command"]

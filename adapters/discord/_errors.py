@@ -14,13 +14,7 @@ import aiohttp
 import discord
 
 from adapters.redaction import RedactingFilter
-from bot.delivery import (
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TargetGone,
-    TransientError,
-)
+from bot.delivery import DeliveryError, PermanentError, RateLimited, TargetGone, TransientError
 
 __all__ = ["delivery_error", "describe", "install_log_redaction"]
 

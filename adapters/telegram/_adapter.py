@@ -39,13 +39,8 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
 )
-from telegram.error import (
-    InvalidToken,
-    TelegramError,
-)
-from telegram.ext import (
-    ApplicationBuilder,
-)
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import ApplicationBuilder
 
 from adapters.telegram._errors import RetryingRateLimiter, describe
 from adapters.telegram._send import deliver, more_callback_data
@@ -53,10 +48,7 @@ from adapters.telegram._tokens import protect_token
 from adapters.telegram._updates import PLATFORM, PtbApplication, Updates
 from adapters.telegram.settings import TelegramSettings, api_urls
 from bot.commands import ChatKind
-from bot.delivery import (
-    Limits,
-    TransientError,
-)
+from bot.delivery import Limits, TransientError
 from bot.model import Target
 from bot.platform import AdapterServices
 from bot.reply import Reply

@@ -27,9 +27,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import (
-    AIORateLimiter,
-)
+from telegram.ext import AIORateLimiter
 
 from bot.delivery import (
     ChatMoved,

@@ -12,9 +12,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ParseMode
-from telegram.error import (
-    TelegramError,
-)
+from telegram.error import TelegramError
 
 from adapters.telegram._errors import delivery_error
 from adapters.telegram._render import RenderedMessage, render_html

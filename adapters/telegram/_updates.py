@@ -23,9 +23,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import (
-    TelegramError,
-)
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackContext,
@@ -41,11 +39,7 @@ from adapters.telegram._errors import describe
 from adapters.telegram._render import render_html
 from adapters.telegram._send import MORE, deliver, preview
 from bot.commands import ChatKind, Context
-from bot.delivery import (
-    ChatMoved,
-    DeliveryError,
-    TargetGone,
-)
+from bot.delivery import ChatMoved, DeliveryError, TargetGone
 from bot.model import Target
 from bot.paging import expired_reply
 from bot.platform import AdapterServices

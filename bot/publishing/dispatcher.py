@@ -36,12 +36,7 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.model import (
-    Delivery,
-    DeliveryKind,
-    Target,
-    utcnow,
-)
+from bot.model import Delivery, DeliveryKind, Target, utcnow
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
 from bot.store import Store

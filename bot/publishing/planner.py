@@ -21,9 +21,7 @@ from typing import Any
 from bot.archive import Archive, ArchiveHolder, Story
 from bot.config import Settings
 from bot.content.models import Issue
-from bot.delivery import (
-    PermanentError,
-)
+from bot.delivery import PermanentError
 from bot.model import (
     BASELINE,
     Delivery,
