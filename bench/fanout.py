@@ -70,7 +70,7 @@ from bot.app import App  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.publishing import format_counts  # noqa: E402
 from bot.store import DeliveryKind, DeliveryStatus, SQLiteStore, SubscriptionKind  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 ISSUE = 206
 TOPIC = "pytorch"  # three items of #206, sent as one digest message

@@ -44,7 +44,7 @@ from adapters.telegram_render import render_html  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.commands import Context  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram, RecordedCall  # noqa: E402
+from tests.fakes.telegram import FakeTelegram, RecordedCall  # noqa: E402
 
 READER = 4242
 COMMANDS = ("/latest", "/search pytorch")

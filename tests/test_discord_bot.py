@@ -47,7 +47,7 @@ from bot.delivery import PermanentError, RateLimited, TargetGone, TransientError
 from bot.reply import Continuation, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import digest_reply, issue_reply
-from tests.fakes.discord_api import (
+from tests.fakes.discord import (
     ADMINISTRATOR,
     DEFAULT_MEMBER_PERMISSIONS,
     INTENT_GUILDS,

@@ -21,7 +21,7 @@ import pytest_asyncio
 import yarl
 from discord import app_commands
 
-from tests.fakes.discord_api import (
+from tests.fakes.discord import (
     INTENT_MESSAGE_CONTENT,
     MESSAGE_FLAG_EPHEMERAL,
     PRIVILEGED_INTENTS,

@@ -50,7 +50,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from tests.fakes.telegram_api import FakeTelegram, parse_html
+from tests.fakes.telegram import FakeTelegram, parse_html
 
 pytestmark = pytest.mark.asyncio
 

@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.publishing import CHANNEL_FOOTER, channel_reply
 from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
-from tests.fakes.discord_api import SEND_MESSAGES, FakeDiscord, MessageRecord
+from tests.fakes.discord import SEND_MESSAGES, FakeDiscord, MessageRecord
 from tests.fakes.discord_reading import (
     assert_within_limits,
     no_loop_errors,

@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.publishing import CHANNEL_FOOTER
 from bot.store import Subscription, SubscriptionKind, Target
 from tests.conftest import REPO
-from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from tests.fakes.telegram import FakeTelegram, SentMessage
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

@@ -48,7 +48,7 @@ from bot.delivery import (
 from bot.reply import Continuation, Entry, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import inline_entries
-from tests.fakes.telegram_api import FakeTelegram, SentMessage, parse_html, utf16_len
+from tests.fakes.telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
