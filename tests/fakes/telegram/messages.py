@@ -244,6 +244,31 @@ class _MessageRules:
             )
         return result
 
+    def _check_inline_result(self, result: JSONDict) -> None:
+        """An inline result's message is checked like a sent message (HTML, 1-4096, buttons).
+
+        The user picks a result later and Telegram sends its message then; a result whose text
+        would not parse is refused when the bot answers, so the bot learns it here.
+        """
+        if result.get("type") == "article" and not str(result.get("title") or "").strip():
+            raise _bad_request("ARTICLE_TITLE_EMPTY")
+        content = result.get("input_message_content")
+        if isinstance(content, dict) and "message_text" in content:
+            self._format_text(
+                _Params(
+                    {
+                        "text": content.get("message_text"),
+                        "parse_mode": content.get("parse_mode"),
+                        "entities": content.get("entities"),
+                    }
+                )
+            )
+        if result.get("reply_markup") is not None:
+            anywhere = FakeChat(id=0, type="private")  # results can be sent to any chat
+            self._parse_reply_markup(
+                _Params({"reply_markup": result["reply_markup"]}), anywhere, inline_only=True
+            )
+
     def _resolve_reply(self, params: _Params, chat: FakeChat) -> _StoredMessage | None:
         reply_parameters = params.json_("reply_parameters", "reply parameters")
         allow_without = params.bool_("allow_sending_without_reply")

@@ -15,9 +15,11 @@ from tests.fakes.telegram.constants import (
     _QUERY_ID_INVALID,
     _SECRET_TOKEN_RE,
     LOOPBACK,
+    MAX_CALLBACK_ANSWER_LENGTH,
     MAX_COMMAND_DESCRIPTION_LENGTH,
     MAX_COMMAND_LENGTH,
     MAX_COMMANDS,
+    MAX_INLINE_NEXT_OFFSET_BYTES,
     MAX_INLINE_RESULT_ID_BYTES,
     MAX_INLINE_RESULTS,
     JSONDict,
@@ -37,6 +39,7 @@ from tests.fakes.telegram.records import (
     _Poller,
     _StoredMessage,
 )
+from tests.fakes.telegram.text import utf16_len
 
 
 class _Methods:
@@ -277,6 +280,8 @@ class _Methods:
         issued = self._callback_queries.get(query_id)
         if issued is None or issued.answered:
             raise _bad_request(_QUERY_ID_INVALID.removeprefix("Bad Request: "))
+        if utf16_len(params.str_("text") or "") > MAX_CALLBACK_ANSWER_LENGTH:
+            raise _bad_request("MESSAGE_TOO_LONG")
         issued.answered = True
         self.callback_answers.append(
             CallbackAnswer(
@@ -316,6 +321,10 @@ class _Methods:
             if result_id in seen:
                 raise _bad_request("RESULT_ID_DUPLICATE")
             seen.add(result_id)
+            self._check_inline_result(result)
+        next_offset = params.str_("next_offset") or ""
+        if len(next_offset.encode("utf-8")) > MAX_INLINE_NEXT_OFFSET_BYTES:
+            raise _bad_request("NEXT_OFFSET_INVALID")
         button = params.json_("button", "inline query results button")
         issued.answered = True
         self.inline_answers.append(

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.telegram.conformance import check_request
 from tests.fakes.telegram.constants import _T, DEFAULT_TOKEN, LOOPBACK, JSONDict
 from tests.fakes.telegram.errors import BotAPIError, _bad_request, _default_description
 from tests.fakes.telegram.messages import _MessageRules
@@ -90,6 +91,9 @@ class FakeTelegram(_World, _MessageRules, _Methods):
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.filtered_updates: list[tuple[JSONDict, str]] = []
         self.warnings: list[str] = []
+        #: Requests the real Bot API would accept but that cannot be what the bot meant (unknown
+        #: parameters or object fields, checked against the spec); see ``__aexit__``.
+        self.protocol_violations: list[str] = []
         self.too_many_requests_sent = 0
 
         self._history: dict[int, dict[int, _StoredMessage]] = {}
@@ -173,7 +177,23 @@ class FakeTelegram(_World, _MessageRules, _Methods):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Stop; then fail the test if the bot sent anything the spec does not know.
+
+        Telegram ignores unknown parameters and fields, so a misspelling would pass silently;
+        here it fails the ``async with`` (unless the test is already failing for another reason).
+        Tests that provoke violations on purpose read them with ``take_violations()``.
+        """
         await self.stop()
+        if exc_type is None and self.protocol_violations:
+            raise AssertionError(
+                "the bot sent what the Bot API spec does not know:\n  "
+                + "\n  ".join(self.protocol_violations)
+            )
+
+    def take_violations(self) -> list[str]:
+        """The protocol violations recorded so far, forgetting them (for tests that expect some)."""
+        found, self.protocol_violations = self.protocol_violations, []
+        return found
 
     @property
     def port(self) -> int:
@@ -479,6 +499,7 @@ class FakeTelegram(_World, _MessageRules, _Methods):
             handler = self._handlers.get(method.lower())
             if handler is None:
                 raise BotAPIError(404, "Not Found")
+            self.protocol_violations.extend(check_request(method, raw))
             injected = self._take_injected(method, raw)
             if injected is not None:
                 raise injected
