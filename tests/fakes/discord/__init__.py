@@ -80,6 +80,13 @@ Failure injection
     Cloudflare ban looks like; ``scope="global"`` makes a global 429),
     ``rate_limit(route_regex, per_second, *, window=1.0, method=None)`` (a real bucket:
     discord.py sees the headers and pre-emptively waits).
+Protocol violations
+    Discord silently ignores body fields it does not know and flags a bot may not set, so a
+    misspelling would pass in production. Bodies of every endpoint the fake serves are
+    checked against tables derived from Discord's OpenAPI document (``spec.py``, see its
+    docstring for the version): unknown fields and unsettable flags are appended to
+    ``protocol_violations``, and leaving ``async with FakeDiscord()`` with any recorded fails
+    the test; ``take_violations()`` reads (and clears) them for tests that expect some.
 
 What is modelled
 ================
@@ -107,7 +114,13 @@ What is modelled
   footer <= 2048, author name <= 256, <= 6000 characters over all embeds
   (``MAX_EMBED_SIZE_EXCEEDED``), <= 5 action rows of <= 5 components, custom_id <= 100,
   label <= 80, ``allowed_mentions`` parse/list exclusivity; ``mentions`` /
-  ``mention_everyone`` in returned messages honour ``allowed_mentions``.
+  ``mention_everyone`` in returned messages honour ``allowed_mentions``.  From the OpenAPI
+  tables: JSON types, required fields, enums (``allowed_mentions.parse`` users/roles/everyone,
+  button styles, option types), bounds (embed ``color`` 0..0xFFFFFF) and formats (embed and
+  button ``url``, embed ``timestamp`` ISO 8601, snowflakes).  Component layout: only action
+  rows at the top (classic messages), no rows in rows, select menus alone in a row; buttons:
+  custom_id for styles 1-4, url (and no custom_id) for links, sku_id for premium, a label or
+  emoji, custom_ids unique in a message.
 * Application commands: bulk overwrite (PUT) with Discord's validation (names
   ``^[-_'\\p{L}\\p{N}]{1,32}$`` lowercase, descriptions 1-100, <= 25 options/choices,
   required-before-optional, unique names, 4000-character size, 100 commands), stable
@@ -133,7 +146,11 @@ Limits (cannot be faked faithfully, or deliberately not modelled)
   is unverified here.
 * The exact error bodies for invalid callback types (modelled as 50035
   ``BASE_TYPE_CHOICES``), for DMs to unknown users (modelled as 404/10013) and for
-  foreign application ids (modelled as 403/20012) are best-effort.
+  foreign application ids (modelled as 403/20012) are best-effort, as are the 50035
+  ``errors`` codes of the spec-derived and component checks (``URL_TYPE_INVALID_URL``,
+  ``NUMBER_TYPE_MAX``, ``COMPONENT_URL_NOT_ALLOWED``...): the path and the refusal are
+  Discord's, the exact code wording is not verified.  Whether Discord refuses or drops an
+  unsettable flag is not verified either: the fake keeps the settable bits and reports.
 * String lengths are counted in Python code points; Discord's counting of astral-plane
   characters is not verified.  Markdown, link previews, unfurled embeds, polls, stickers,
   attachments as command options, subcommands in ``invoke_slash`` options dicts,

@@ -60,7 +60,9 @@ class _FormErrors:
         node = self.tree
         for key in path:
             node = node.setdefault(str(key), {})
-        node.setdefault("_errors", []).append({"code": code, "message": message})
+        found = node.setdefault("_errors", [])
+        if all(error["code"] != code for error in found):  # a spec rule and a hand rule agree
+            found.append({"code": code, "message": message})
 
     def max_len(self, path: Sequence[str | int], value: Any, maximum: int) -> int:
         """Check an optional string; return its length for the embed total."""
@@ -82,6 +84,19 @@ class _FormErrors:
         if not low <= len(text) <= high:
             self.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length.")
         return len(text)
+
+    def merge(self, other: _FormErrors) -> None:
+        """Add ``other``'s errors at paths that have none yet (the hand-written rule, worded
+        as Discord words it, wins over the generic spec-derived one at the same field)."""
+
+        def walk(source: JSON, target: JSON) -> None:
+            for key, child in source.items():
+                if key == "_errors":
+                    target.setdefault("_errors", list(child))
+                else:
+                    walk(child, target.setdefault(key, {}))
+
+        walk(other.tree, self.tree)
 
     def raise_if_any(self) -> None:
         if self.tree:

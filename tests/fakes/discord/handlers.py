@@ -74,6 +74,9 @@ class _Handlers:
 
     async def _create_dm(self, ctx: _Ctx) -> _Reply:
         body = ctx.body if isinstance(ctx.body, dict) else {}
+        spec_errors = _FormErrors()
+        self._conform(ctx, body, "CreatePrivateChannelRequest", spec_errors)
+        spec_errors.raise_if_any()
         recipient = str(body.get("recipient_id", ""))
         if not _is_snowflake(recipient):
             errors = _FormErrors()
@@ -143,7 +146,10 @@ class _Handlers:
             at=time.monotonic(),
         )
         self.command_syncs.append(sync)
-        commands = _validate_commands(ctx.body)
+        spec_errors = _FormErrors()
+        for index, command in enumerate(ctx.body if isinstance(ctx.body, list) else []):
+            self._conform(ctx, command, "ApplicationCommandUpdateRequest", spec_errors, [index])
+        commands = _validate_commands(ctx.body, spec_errors)
         stored = self._store_commands(scope, commands)
         self.commands[scope] = stored
         sync.status = 200
@@ -226,6 +232,8 @@ class _Handlers:
         self._check_send_allowed(channel, ctx.files)
         self._check_upload_size(ctx.files)
         body = ctx.body if isinstance(ctx.body, dict) else {}
+        spec_errors = _FormErrors()
+        self._conform(ctx, body, "MessageCreateRequest", spec_errors)
         errors = _FormErrors()
         _validate_message_fields(errors, [], body)
         reference = body.get("message_reference")
@@ -235,10 +243,11 @@ class _Handlers:
                 errors.add(
                     ["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
                 )
+        errors.merge(spec_errors)
         errors.raise_if_any()
         if _message_is_empty({**body, "attachments": ctx.files}):
             raise _empty_message_error()
-        flags = int(body.get("flags") or 0) & _SETTABLE_MESSAGE_FLAGS
+        flags = self._check_flags(ctx, body.get("flags"), _SETTABLE_MESSAGE_FLAGS)
         message_type = 19 if isinstance(reference, dict) and reference.get("message_id") else 0
         record = self._store_message(
             channel,

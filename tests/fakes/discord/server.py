@@ -9,10 +9,12 @@ import re
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from typing import Literal, Self, cast
+from typing import Any, Literal, Self, cast
 
 from aiohttp import web
 
+from tests.fakes.discord.conformance import conform
+from tests.fakes.discord.errors import _FormErrors
 from tests.fakes.discord.gateway import _Gateway
 from tests.fakes.discord.handlers import _Handlers
 from tests.fakes.discord.interactions import _Interactions
@@ -39,14 +41,18 @@ from tests.fakes.discord.records import (
     RequestRecord,
     UserRecord,
     _Bucket,
+    _Ctx,
     _Failure,
     _RateRule,
 )
 from tests.fakes.discord.rest import _Rest
 from tests.fakes.discord.webhooks import _InteractionEndpoints
+from tests.fakes.violations import ProtocolViolations
 
 
-class FakeDiscord(_Payloads, _Gateway, _Interactions, _Rest, _Handlers, _InteractionEndpoints):
+class FakeDiscord(
+    _Payloads, _Gateway, _Interactions, _Rest, _Handlers, _InteractionEndpoints, ProtocolViolations
+):
     """REST API + gateway of Discord in one loopback aiohttp server.  See module docs."""
 
     def __init__(
@@ -88,6 +94,9 @@ class FakeDiscord(_Payloads, _Gateway, _Interactions, _Rest, _Handlers, _Interac
         self.requests: list[RequestRecord] = []
         self.sessions: list[GatewaySession] = []
         self.gateway_connections: list[GatewayConnection] = []
+        #: Requests Discord would accept but that cannot be what the bot meant (fields the API
+        #: does not know, flags it drops); checked against the OpenAPI tables. See __aexit__.
+        self.protocol_violations: list[str] = []
 
         self._failures: list[_Failure] = []
         self._rate_rules: list[_RateRule] = []
@@ -132,8 +141,33 @@ class FakeDiscord(_Payloads, _Gateway, _Interactions, _Rest, _Handlers, _Interac
         await self.start()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        """Stop; then fail the test if the bot sent what Discord would silently ignore.
+
+        Only when the test is not already failing for another reason. Tests that provoke
+        violations on purpose read them with ``take_violations()``.
+        """
         await self.stop()
+        self._fail_on_violations(exc_type, "Discord's API")
+
+    def _conform(
+        self, ctx: _Ctx, body: Any, schema: str, errors: _FormErrors, path: Sequence[str | int] = ()
+    ) -> None:
+        """Check a body against the OpenAPI tables: bad values into ``errors``, unknown fields
+        into ``protocol_violations``."""
+        where = f"{ctx.method} {_redacted(ctx.path)}"
+        self.protocol_violations.extend(conform(body, schema, errors, where=where, path=path))
+
+    def _check_flags(self, ctx: _Ctx, flags: Any, settable: int) -> int:
+        """The flags Discord keeps; bits a bot may not set here are dropped by Discord, so
+        asking for them is a protocol violation."""
+        value = int(flags or 0)
+        if value & ~settable:
+            self.protocol_violations.append(
+                f"{ctx.method} {_redacted(ctx.path)}: flags {value} include {value & ~settable}, "
+                f"which a bot cannot set here (settable: {settable}); Discord drops them"
+            )
+        return value & settable
 
     @property
     def port(self) -> int:
@@ -468,3 +502,8 @@ class FakeDiscord(_Payloads, _Gateway, _Interactions, _Rest, _Handlers, _Interac
             )
             self._dm_channel_of[user_id] = channel_id
         return self.channels[channel_id]
+
+
+def _redacted(path: str) -> str:
+    """A request path with interaction/webhook tokens shortened, for reports."""
+    return re.sub(r"/([\w-]{12})[\w-]{28,}", r"/\1...", path)

@@ -31,6 +31,98 @@ def _walk_components(components: Iterable[Any]) -> Iterable[JSON]:
                 yield from _walk_components([child])
 
 
+def _with_paths(
+    components: Iterable[Any], path: list[str | int]
+) -> Iterable[tuple[JSON, list[str | int]]]:
+    """Every component dict with its path in the body (rows, containers, sections)."""
+    for index, component in enumerate(components):
+        yield from _component_paths(component, [*path, index])
+
+
+def _component_paths(
+    component: Any, here: list[str | int]
+) -> Iterable[tuple[JSON, list[str | int]]]:
+    if not isinstance(component, dict):
+        return
+    yield component, here
+    for key in ("components", "items"):
+        children = component.get(key)
+        if isinstance(children, list):
+            yield from _with_paths(children, [*here, key])
+    for key in ("accessory", "component"):
+        yield from _component_paths(component.get(key), [*here, key])
+
+
+def _validate_rows(errors: _FormErrors, prefix: list[str | int], components: list[Any]) -> None:
+    """Classic (non components-v2) layout: at most 5 action rows at the top, 1-5 per row."""
+    if len(components) > 5:
+        errors.add([*prefix, "components"], "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+    for i, row in enumerate(components):
+        if not isinstance(row, dict):
+            continue
+        row_path: list[str | int] = [*prefix, "components", i]
+        if row.get("type") != 1:  # buttons and menus live in action rows
+            errors.add(
+                [*row_path, "type"],
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1,).',
+            )
+            continue
+        children = row.get("components") or []
+        if not 1 <= len(children) <= 5:
+            errors.add(
+                [*row_path, "components"],
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 5 in length.",
+            )
+        kinds = [child.get("type") for child in children if isinstance(child, dict)]
+        if 1 in kinds:
+            errors.add(
+                [*row_path, "components", kinds.index(1), "type"],
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (2, 3, 5, 6, 7, 8).',
+            )
+        if len(kinds) > 1 and any(kind in (3, 5, 6, 7, 8) for kind in kinds):
+            errors.add(
+                [*row_path, "components"],
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "The specified component exceeds the maximum width",
+            )
+
+
+def _validate_button(errors: _FormErrors, button: JSON, path: list[str | int]) -> None:
+    """Styles 1-4 need a custom_id and no url; link (5) a url and no custom_id; premium (6) a
+    sku_id; all but premium a label or an emoji; labels at most 80 characters."""
+    style = button.get("style")
+    if style in (1, 2, 3, 4):
+        if button.get("custom_id") is None:
+            errors.add(
+                [*path, "custom_id"], "COMPONENT_CUSTOM_ID_REQUIRED", "A custom id is required"
+            )
+        if button.get("url") is not None:
+            errors.add(
+                [*path, "url"], "COMPONENT_URL_NOT_ALLOWED", "A url is only allowed on link buttons"
+            )
+    elif style == 5:
+        if button.get("url") is None:
+            errors.add([*path, "url"], "BASE_TYPE_REQUIRED", "This field is required")
+        if button.get("custom_id") is not None:
+            errors.add(
+                [*path, "custom_id"],
+                "COMPONENT_CUSTOM_ID_NOT_ALLOWED",
+                "Link buttons cannot have a custom id",
+            )
+    elif style == 6 and button.get("sku_id") is None:
+        errors.add([*path, "sku_id"], "BASE_TYPE_REQUIRED", "This field is required")
+    if style != 6 and not button.get("label") and not button.get("emoji"):
+        errors.add(
+            [*path, "label"], "COMPONENT_LABEL_OR_EMOJI_REQUIRED", "A label or an emoji is required"
+        )
+    label = button.get("label")
+    if label is not None and len(str(label)) > 80:
+        errors.add([*path, "label"], "BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length.")
+
+
 def _validate_components(
     errors: _FormErrors, prefix: list[str | int], components: Any, flags: int
 ) -> None:
@@ -44,42 +136,26 @@ def _validate_components(
                 [*prefix, "components"], "BASE_TYPE_MAX_LENGTH", "Must be 40 or fewer in length."
             )
     else:
-        if len(components) > 5:
-            errors.add(
-                [*prefix, "components"], "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."
-            )
-        for i, row in enumerate(components):
-            if not isinstance(row, dict):
-                continue
-            children = row.get("components") or []
-            if row.get("type") == 1 and not 1 <= len(children) <= 5:
-                errors.add(
-                    [*prefix, "components", i, "components"],
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 5 in length.",
-                )
-    for component in _walk_components(components):
+        _validate_rows(errors, prefix, components)
+    seen: set[str] = set()
+    for component, path in _with_paths(components, [*prefix, "components"]):
         custom_id = component.get("custom_id")
-        if custom_id is not None and not 1 <= len(str(custom_id)) <= 100:
-            errors.add(
-                [*prefix, "components", "custom_id"],
-                "BASE_TYPE_BAD_LENGTH",
-                "Must be between 1 and 100 in length.",
-            )
+        if custom_id is not None:
+            if not 1 <= len(str(custom_id)) <= 100:
+                errors.add(
+                    [*path, "custom_id"],
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 100 in length.",
+                )
+            if str(custom_id) in seen:
+                errors.add(
+                    [*path, "custom_id"],
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
+                )
+            seen.add(str(custom_id))
         if component.get("type") == 2:
-            if component.get("style") not in (5, 6) and custom_id is None:
-                errors.add(
-                    [*prefix, "components", "custom_id"],
-                    "COMPONENT_CUSTOM_ID_REQUIRED",
-                    "A custom id is required",
-                )
-            label = component.get("label")
-            if label is not None and len(str(label)) > 80:
-                errors.add(
-                    [*prefix, "components", "label"],
-                    "BASE_TYPE_MAX_LENGTH",
-                    "Must be 80 or fewer in length.",
-                )
+            _validate_button(errors, component, path)
 
 
 def _validate_embeds(errors: _FormErrors, prefix: list[str | int], embeds: Any) -> None:
@@ -246,7 +322,7 @@ def _validate_options(errors: _FormErrors, path: list[str | int], options: Any) 
                 )
 
 
-def _validate_commands(payload: Any) -> list[JSON]:
+def _validate_commands(payload: Any, spec_errors: _FormErrors | None = None) -> list[JSON]:
     """Validate a bulk-overwrite body the way Discord does; return it as a list."""
     if not isinstance(payload, list):
         raise DiscordHTTPError(
@@ -285,6 +361,8 @@ def _validate_commands(payload: Any) -> list[JSON]:
         _validate_options(errors, [i], command.get("options"))
         if _command_size(command) > 4000:
             errors.add([i], "APPLICATION_COMMAND_TOO_LARGE", "Command exceeds maximum size (4000)")
+    if spec_errors is not None:
+        errors.merge(spec_errors)
     errors.raise_if_any()
     limits = {1: 100, 2: 15, 3: 15}
     for command_type, count in per_type.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from tests.fakes.discord.errors import DiscordHTTPError, _FormErrors, _unknown
 from tests.fakes.discord.protocol import (
@@ -17,7 +18,9 @@ from tests.fakes.discord.protocol import (
     INTERACTION_MODAL_SUBMIT,
     JSON,
     MESSAGE_FLAG_EPHEMERAL,
+    MESSAGE_FLAG_IS_COMPONENTS_V2,
     MESSAGE_FLAG_LOADING,
+    MESSAGE_FLAG_SUPPRESS_EMBEDS,
 )
 from tests.fakes.discord.records import (
     AttachmentRecord,
@@ -34,6 +37,25 @@ from tests.fakes.discord.validation import (
     _truthy_query,
     _validate_message_fields,
 )
+
+#: The OpenAPI schema of an interaction callback body, by callback type.
+_CALLBACK_SCHEMAS: Final[dict[int, str]] = {
+    1: "PongInteractionCallbackRequest",
+    4: "CreateMessageInteractionCallbackRequest",
+    5: "CreateMessageInteractionCallbackRequest",
+    6: "UpdateMessageInteractionCallbackRequest",
+    7: "UpdateMessageInteractionCallbackRequest",
+    8: "ApplicationCommandAutocompleteCallbackRequest",
+    9: "ModalInteractionCallbackRequest",
+}
+#: Flags an edit may set (Discord: only SUPPRESS_EMBEDS changes; IS_COMPONENTS_V2 is one-way).
+_EDITABLE_MESSAGE_FLAGS: Final = MESSAGE_FLAG_SUPPRESS_EMBEDS | MESSAGE_FLAG_IS_COMPONENTS_V2
+#: Flags the ``data`` of a message callback may carry, by callback type.
+_CALLBACK_SETTABLE_FLAGS: Final[dict[int, int]] = {
+    4: _SETTABLE_MESSAGE_FLAGS | MESSAGE_FLAG_EPHEMERAL,
+    5: MESSAGE_FLAG_EPHEMERAL,
+    7: _EDITABLE_MESSAGE_FLAGS,
+}
 
 
 class _InteractionEndpoints:
@@ -68,6 +90,7 @@ class _InteractionEndpoints:
         )
         record.callbacks.append(callback)
         try:
+            self._conform_callback(ctx, body)
             message = await self._apply_callback(record, callback, body, ctx.files)
         except DiscordHTTPError as error:
             callback.status, callback.error_code = error.status, error.code
@@ -85,6 +108,19 @@ class _InteractionEndpoints:
         if callback.status == 204:
             return _Reply(status=204)
         return _Reply(body=self._callback_response(record, int(callback.type), message))
+
+    def _conform_callback(self, ctx: _Ctx, body: JSON) -> None:
+        """The callback body against its OpenAPI schema (chosen by ``type``) and its flags."""
+        callback_type = body.get("type")
+        schema = _CALLBACK_SCHEMAS.get(callback_type) if isinstance(callback_type, int) else None
+        if schema is None:
+            return  # _apply_callback refuses the type itself
+        errors = _FormErrors()
+        self._conform(ctx, body, schema, errors)
+        errors.raise_if_any()
+        data = body.get("data")
+        if isinstance(data, dict) and callback_type in _CALLBACK_SETTABLE_FLAGS:
+            self._check_flags(ctx, data.get("flags"), _CALLBACK_SETTABLE_FLAGS[callback_type])
 
     def _callback_response(
         self, record: InteractionRecord, callback_type: int, message: MessageRecord | None
@@ -206,9 +242,13 @@ class _InteractionEndpoints:
             raise _unknown(10015, "Webhook")
         body = ctx.body if isinstance(ctx.body, dict) else {}
         self._check_upload_size(ctx.files)
+        spec_errors = _FormErrors()
+        self._conform(ctx, body, "IncomingWebhookRequestPartial", spec_errors)
         errors = _FormErrors()
         _validate_message_fields(errors, [], body)
+        errors.merge(spec_errors)
         errors.raise_if_any()
+        self._check_flags(ctx, body.get("flags"), _SETTABLE_MESSAGE_FLAGS | MESSAGE_FLAG_EPHEMERAL)
         original = record.original
         if (
             record.response_type == CALLBACK_DEFERRED_CHANNEL_MESSAGE
@@ -265,6 +305,11 @@ class _InteractionEndpoints:
     async def _edit_webhook_message(self, ctx: _Ctx) -> _Reply:
         record, message, is_original = self._webhook_message(ctx)
         body = ctx.body if isinstance(ctx.body, dict) else {}
+        errors = _FormErrors()
+        self._conform(ctx, body, "IncomingWebhookUpdateRequestPartial", errors)
+        errors.raise_if_any()
+        if "flags" in body:
+            self._check_flags(ctx, body["flags"], _EDITABLE_MESSAGE_FLAGS)
         self._apply_edit(message, body, ctx.files, [])
         record.events.append(
             ResponseEvent(

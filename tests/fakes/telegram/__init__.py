@@ -49,7 +49,13 @@ Recording
     ``edits``, ``deleted_messages``, ``inline_answers``,
     ``callback_answers``, ``chat_actions``, ``commands_for``, ``webhook``,
     ``webhook_deliveries``, ``pending_updates``, ``active_long_polls``,
-    ``too_many_requests_sent``, ``warnings``.
+    ``too_many_requests_sent``, ``warnings``, ``protocol_violations`` / ``take_violations()``.
+Protocol violations
+    The Bot API ignores parameters and object fields it does not know, so a misspelling would
+    pass in production. Each call is checked against tables derived from the official spec
+    (``spec.py``, see its docstring for the version): unknown names are appended to
+    ``protocol_violations`` and leaving ``async with FakeTelegram()`` with any recorded fails
+    the test. Object fields of the wrong type get Telegram's 400.
 Waiting (event driven, never sleeps)
     ``await wait_for(predicate, timeout=5.0)``, ``await wait_for_messages(chat_id, count)``.
     Timeouts raise ``AssertionError`` with a summary.

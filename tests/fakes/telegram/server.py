@@ -41,9 +41,10 @@ from tests.fakes.telegram.records import (
     _StoredMessage,
 )
 from tests.fakes.telegram.world import _World
+from tests.fakes.violations import ProtocolViolations
 
 
-class FakeTelegram(_World, _MessageRules, _Methods):
+class FakeTelegram(_World, _MessageRules, _Methods, ProtocolViolations):
     """The fake Bot API server plus the simulated Telegram world around the bot.
 
     Everything runs on the test's event loop; the test-facing mutators (``send_text`` ...) are
@@ -184,16 +185,7 @@ class FakeTelegram(_World, _MessageRules, _Methods):
         Tests that provoke violations on purpose read them with ``take_violations()``.
         """
         await self.stop()
-        if exc_type is None and self.protocol_violations:
-            raise AssertionError(
-                "the bot sent what the Bot API spec does not know:\n  "
-                + "\n  ".join(self.protocol_violations)
-            )
-
-    def take_violations(self) -> list[str]:
-        """The protocol violations recorded so far, forgetting them (for tests that expect some)."""
-        found, self.protocol_violations = self.protocol_violations, []
-        return found
+        self._fail_on_violations(exc_type, "the Bot API")
 
     @property
     def port(self) -> int:
