@@ -14,11 +14,10 @@ right meaning.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from tests.fakes.discord_reading import (
     text_of,
     unescape,
 )
+from tests.helpers import wait_for as eventually
 
 GUILD_ID = 91384788765712384
 GENERAL_ID = 91384788765712385
@@ -151,18 +151,6 @@ async def register(app: App, *channel_ids: int) -> None:
         await app.store.register_channel(
             Target("discord", str(channel_id)), title=None, registered_by=str(OPERATOR_ID)
         )
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[object]], what: str, within: float = WAIT
-) -> None:
-    """Wait for a condition on the store, re-checked every few milliseconds, within a bound."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def outbox(app: App, issue: int) -> dict[tuple[str, str], dict[str, Any]]:
