@@ -388,7 +388,7 @@ async def test_ping_is_answered_with_a_type_4_callback(fake: FakeDiscord, bot: B
     assert response is not None
     assert response.type == 4
     assert response.data == {"tts": False, "content": "pong"}
-    assert 0 <= (record.response_time or 99) < 3
+    assert record.acknowledged  # within the 3 s window: the fake refuses later callbacks
     assert record.original is not None
     assert record.original.content == "pong"
     assert [m.content for m in fake.channel_messages(GENERAL_ID)] == ["pong"]

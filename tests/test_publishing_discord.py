@@ -1,7 +1,7 @@
 """Weekly publishing through the real Discord adapter, end to end.
 
 The real, unmodified discord.py 2.7 client inside :class:`DiscordAdapter` runs against the
-loopback fake in ``tests/fakes/discord_api.py`` (REST + gateway), and the app's own dispatcher
+loopback fake in ``tests/fakes/discord/`` (REST + gateway), and the app's own dispatcher
 (``App.dispatch``) drains the outbox through it. The assertions look at what Discord received and
 readers would see (channel posts, thread posts, DMs, the operators' report) and at what the outbox
 and the audience tables recorded.

@@ -1,5 +1,5 @@
 """Weekly publishing end to end through the real Telegram adapter (python-telegram-bot 22)
-against the fake Bot API (tests/fakes/telegram_api.py) on 127.0.0.1.
+against the fake Bot API (tests/fakes/telegram/) on 127.0.0.1.
 
 tests/test_publishing.py covers planning and every dispatcher decision with a scripted
 platform; here the same paths run through PTB's HTTP client, its rate limiter and its error

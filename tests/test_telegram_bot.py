@@ -1,5 +1,5 @@
 """The Telegram adapter, end to end: the real adapter and python-telegram-bot against the fake
-Bot API (tests/fakes/telegram_api.py) on 127.0.0.1.
+Bot API (tests/fakes/telegram/) on 127.0.0.1.
 
 Readers are simulated as Telegram would deliver them (private chats, a forum supergroup with
 topics, a basic group, a channel, inline queries, button presses, webhook POSTs), and every
