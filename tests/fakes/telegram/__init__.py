@@ -76,8 +76,9 @@ used).
 
 Layout: ``errors`` (error bodies), ``text`` / ``html`` (UTF-16, links, entity detection, TDLib's
 HTML parser), ``records`` (what tests assert on), ``params`` (request decoding), ``world`` (users,
-chats, user input), ``messages`` / ``methods`` (the Bot API methods), ``server`` (HTTP, waiting,
-failure injection). :class:`FakeTelegram` combines the three mixins.
+chats, user input), ``messages`` / ``methods`` (the Bot API methods), ``core`` (state, HTTP, waiting,
+failure injection). :class:`FakeTelegram` is the top of one inheritance chain, ``core`` <-
+``messages`` <- ``world`` <- ``methods``, in which each layer uses only the ones below it.
 """
 
 from tests.fakes.telegram.errors import BotAPIError, EntityParseError

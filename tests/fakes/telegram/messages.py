@@ -11,6 +11,7 @@ from tests.fakes.telegram.constants import (
     MAX_MESSAGE_LENGTH,
     JSONDict,
 )
+from tests.fakes.telegram.core import _Core
 from tests.fakes.telegram.errors import BotAPIError, EntityParseError, _bad_request
 from tests.fakes.telegram.html import parse_html
 from tests.fakes.telegram.params import _chat_key, _Params
@@ -25,8 +26,8 @@ from tests.fakes.telegram.text import (
 )
 
 
-class _MessageRules:
-    """Mixin of :class:`FakeTelegram`: checks and JSON shared by message methods."""
+class _MessageRules(_Core):
+    """Checks and JSON shared by the methods that send or edit messages."""
 
     # ---------------------------------------------------------------- common checks
 

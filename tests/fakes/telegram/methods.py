@@ -25,12 +25,10 @@ from tests.fakes.telegram.constants import (
     JSONDict,
 )
 from tests.fakes.telegram.errors import BotAPIError, _bad_request, _default_description
-from tests.fakes.telegram.params import _decode_for_record, _Params
+from tests.fakes.telegram.params import Handler, _decode_for_record, _Params
 from tests.fakes.telegram.records import (
     CallbackAnswer,
     ChatActionRecord,
-    FakeChat,
-    FakeUser,
     InlineAnswer,
     MessageEdit,
     SentMessage,
@@ -40,10 +38,32 @@ from tests.fakes.telegram.records import (
     _StoredMessage,
 )
 from tests.fakes.telegram.text import utf16_len
+from tests.fakes.telegram.world import _World
 
 
-class _Methods:
-    """Mixin of :class:`FakeTelegram`: one handler per Bot API method."""
+class _Methods(_World):
+    """The Bot API methods: one ``_m_*`` handler each, and the table that routes to them."""
+
+    def _method_table(self) -> dict[str, Handler]:
+        return {
+            "getme": self._m_get_me,
+            "deletewebhook": self._m_delete_webhook,
+            "setwebhook": self._m_set_webhook,
+            "getwebhookinfo": self._m_get_webhook_info,
+            "getupdates": self._m_get_updates,
+            "sendmessage": self._m_send_message,
+            "editmessagetext": self._m_edit_message_text,
+            "deletemessage": self._m_delete_message,
+            "answercallbackquery": self._m_answer_callback_query,
+            "answerinlinequery": self._m_answer_inline_query,
+            "setmycommands": self._m_set_my_commands,
+            "getmycommands": self._m_get_my_commands,
+            "deletemycommands": self._m_delete_my_commands,
+            "getchatmember": self._m_get_chat_member,
+            "getchat": self._m_get_chat,
+            "getchatadministrators": self._m_get_chat_administrators,
+            "sendchataction": self._m_send_chat_action,
+        }
 
     # ---------------------------------------------------------------- Bot API methods
 
@@ -412,56 +432,6 @@ class _Methods:
         self._commands.pop(self._scope_key_from(params), None)
         return True
 
-    def _member_dict(self, chat: FakeChat, user: FakeUser, status: str) -> JSONDict:
-        """A ``ChatMember`` object; administrators carry Telegram's full rights set."""
-        result: JSONDict = {"user": user.to_dict(), "status": status}
-        if status == "creator":
-            result["is_anonymous"] = False
-        elif status == "administrator":
-            result.update(
-                can_be_edited=False,
-                is_anonymous=False,
-                can_manage_chat=True,
-                can_delete_messages=True,
-                can_manage_video_chats=True,
-                can_restrict_members=True,
-                can_promote_members=False,
-                can_change_info=True,
-                can_invite_users=True,
-                can_post_stories=True,
-                can_edit_stories=True,
-                can_delete_stories=True,
-            )
-            if chat.type == "channel":
-                result.update(can_post_messages=True, can_edit_messages=True)
-            else:
-                result["can_pin_messages"] = True
-            if chat.type == "supergroup":
-                result["can_manage_topics"] = chat.is_forum
-        elif status == "kicked":
-            result["until_date"] = 0
-        elif status == "restricted":
-            result.update(
-                is_member=True,
-                can_send_messages=False,
-                can_send_audios=False,
-                can_send_documents=False,
-                can_send_photos=False,
-                can_send_videos=False,
-                can_send_video_notes=False,
-                can_send_voice_notes=False,
-                can_send_polls=False,
-                can_send_other_messages=False,
-                can_add_web_page_previews=False,
-                can_change_info=False,
-                can_invite_users=False,
-                can_pin_messages=False,
-                can_manage_topics=False,
-                can_edit_tag=False,
-                until_date=0,
-            )
-        return result
-
     async def _m_get_chat_member(self, params: _Params) -> Any:
         chat = self._resolve_chat(params)
         self._check_membership(chat)
@@ -534,3 +504,10 @@ class _Methods:
         self._check_user_reachable(chat)
         self.chat_actions.append(ChatActionRecord(chat.id, action, thread_id))
         return True
+
+    def commands_for(
+        self, scope: JSONDict | None = None, language_code: str = ""
+    ) -> list[JSONDict]:
+        """Commands stored by setMyCommands for exactly this scope and language."""
+        key = self._scope_key(scope if scope is not None else {"type": "default"}, language_code)
+        return copy.deepcopy(self._commands.get(key, []))

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable
 
 from tests.fakes.telegram.constants import _DEFAULT_EXCLUDED_UPDATES, JSONDict, MemberStatus
+from tests.fakes.telegram.messages import _MessageRules
 from tests.fakes.telegram.records import (
     FakeChat,
     FakeUser,
@@ -16,8 +17,8 @@ from tests.fakes.telegram.records import (
 from tests.fakes.telegram.text import _trim_formatted, detect_entities, entity_text
 
 
-class _World:
-    """Mixin of :class:`FakeTelegram`: world state and the updates users cause."""
+class _World(_MessageRules):
+    """World state (users, chats, membership) and the updates users cause."""
 
     # ---------------------------------------------------------------- world state
 
@@ -499,3 +500,53 @@ class _World:
     def active_long_polls(self) -> int:
         """How many getUpdates calls are currently waiting."""
         return len(self._pollers)
+
+    def _member_dict(self, chat: FakeChat, user: FakeUser, status: str) -> JSONDict:
+        """A ``ChatMember`` object; administrators carry Telegram's full rights set."""
+        result: JSONDict = {"user": user.to_dict(), "status": status}
+        if status == "creator":
+            result["is_anonymous"] = False
+        elif status == "administrator":
+            result.update(
+                can_be_edited=False,
+                is_anonymous=False,
+                can_manage_chat=True,
+                can_delete_messages=True,
+                can_manage_video_chats=True,
+                can_restrict_members=True,
+                can_promote_members=False,
+                can_change_info=True,
+                can_invite_users=True,
+                can_post_stories=True,
+                can_edit_stories=True,
+                can_delete_stories=True,
+            )
+            if chat.type == "channel":
+                result.update(can_post_messages=True, can_edit_messages=True)
+            else:
+                result["can_pin_messages"] = True
+            if chat.type == "supergroup":
+                result["can_manage_topics"] = chat.is_forum
+        elif status == "kicked":
+            result["until_date"] = 0
+        elif status == "restricted":
+            result.update(
+                is_member=True,
+                can_send_messages=False,
+                can_send_audios=False,
+                can_send_documents=False,
+                can_send_photos=False,
+                can_send_videos=False,
+                can_send_video_notes=False,
+                can_send_voice_notes=False,
+                can_send_polls=False,
+                can_send_other_messages=False,
+                can_add_web_page_previews=False,
+                can_change_info=False,
+                can_invite_users=False,
+                can_pin_messages=False,
+                can_manage_topics=False,
+                can_edit_tag=False,
+                until_date=0,
+            )
+        return result
