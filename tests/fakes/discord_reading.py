@@ -23,7 +23,7 @@ from tests.fakes.discord import MessageRecord
 
 __all__ = ["NO_PINGS", "assert_within_limits", "no_loop_errors", "text_of", "unescape"]
 
-NO_PINGS = {"parse": []}
+NO_PINGS: dict[str, list[str]] = {"parse": []}
 
 
 def unescape(text: str) -> str:

@@ -172,7 +172,9 @@ Layout
 ``protocol`` (constants), ``errors``, ``records`` (what tests assert on), ``validation``
 (message and command rules), ``payloads`` (objects Discord returns), ``gateway``, ``interactions``
 (users acting), ``rest`` (routing, buckets, failures), ``handlers`` / ``webhooks`` (endpoints),
-``server`` (state, lifecycle, observation). :class:`FakeDiscord` combines the mixins.
+``core`` (state, world building, observation), ``server`` (the assembled :class:`FakeDiscord`).
+The layers form one inheritance chain, ``core`` <- ``payloads`` <- ``gateway`` <- ``handlers``
+<- ``webhooks`` <- ``interactions`` <- ``rest`` <- ``server``, each using only those below it.
 """
 
 from tests.fakes.discord.errors import DiscordHTTPError

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord.payloads import _Payloads
 from tests.fakes.discord.protocol import (
     _TRACE,
     GATEWAY_VERSIONS,
@@ -41,8 +42,8 @@ from tests.fakes.discord.records import (
 )
 
 
-class _Gateway:
-    """Mixin of :class:`FakeDiscord`: the gateway server and its test controls."""
+class _Gateway(_Payloads):
+    """The gateway server and its test controls."""
 
     # ----------------------------------------------------------------- gateway: server
 
@@ -325,3 +326,24 @@ class _Gateway:
         if not privileged_view:
             data.update(content="", embeds=[], attachments=[], components=[])
         await self._dispatch(session, event, data)
+
+    async def sync_with_client(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Round-trip a gateway heartbeat request (op 1) through the client.
+
+        Discord may ask for an immediate heartbeat; discord.py answers from its gateway
+        loop.  Once the answer arrives, the client has read everything sent before and
+        had several event-loop turns to finish handling earlier HTTP responses (for
+        example storing a view after its callback).  Used before simulated clicks, since
+        a human cannot click a button in the same microsecond it was created.
+        """
+        for conn in self.gateway_connections:
+            ws = conn.ws
+            if ws is None or ws.closed or conn.session is None or conn.session.ws is not ws:
+                continue
+            before = conn.heartbeats
+
+            def answered(conn: GatewayConnection = conn, before: int = before) -> bool:
+                return conn.heartbeats > before
+
+            await self._send_frame(ws, {"t": None, "s": None, "op": OP_HEARTBEAT, "d": None})
+            await self.wait_for(answered, timeout=timeout)

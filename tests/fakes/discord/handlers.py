@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 from tests.fakes.discord.errors import DiscordHTTPError, _FormErrors, _unknown
+from tests.fakes.discord.gateway import _Gateway
 from tests.fakes.discord.protocol import (
     _SETTABLE_MESSAGE_FLAGS,
     ATTACH_FILES,
@@ -27,9 +27,7 @@ from tests.fakes.discord.records import (
     ChannelRecord,
     CommandSync,
     GuildRecord,
-    InteractionRecord,
     MessageRecord,
-    UserRecord,
     _Ctx,
     _Reply,
 )
@@ -41,8 +39,8 @@ from tests.fakes.discord.validation import (
 )
 
 
-class _Handlers:
-    """Mixin of :class:`FakeDiscord`: REST endpoints other than interactions."""
+class _Handlers(_Gateway):
+    """REST endpoints other than interactions."""
 
     # ----------------------------------------------------------------- REST: handlers
 
@@ -167,45 +165,6 @@ class _Handlers:
         return _Reply(
             body=self._channel_payload(self._visible_channel(int(ctx.params["channel_id"])))
         )
-
-    def _store_message(
-        self,
-        channel: ChannelRecord,
-        author: UserRecord,
-        body: JSON,
-        files: list[AttachmentRecord],
-        *,
-        flags: int,
-        message_type: int,
-        source: Literal["channel", "interaction_response", "followup", "user"],
-        interaction: InteractionRecord | None = None,
-    ) -> MessageRecord:
-        message_id = self._ids.next()
-        attachments = self._attach_files(body, files)
-        data = self._build_message(
-            message_id=message_id,
-            channel=channel,
-            author=author,
-            body=body,
-            attachments=attachments,
-            flags=flags,
-            message_type=message_type,
-            interaction=interaction,
-        )
-        record = MessageRecord(
-            id=message_id,
-            channel_id=channel.id,
-            guild_id=channel.guild_id,
-            author_id=author.id,
-            source=source,
-            data=data,
-            payload=dict(body),
-            interaction_id=interaction.id if interaction else None,
-            attachments=attachments,
-        )
-        self.messages[message_id] = record
-        channel.last_message_id = message_id
-        return record
 
     def _check_send_allowed(self, channel: ChannelRecord, files: list[AttachmentRecord]) -> None:
         if channel.type == CHANNEL_DM:

@@ -31,10 +31,11 @@ from tests.fakes.discord.protocol import (
 )
 from tests.fakes.discord.records import InteractionRecord, MessageRecord, _InteractionContext
 from tests.fakes.discord.validation import _walk_components
+from tests.fakes.discord.webhooks import _InteractionEndpoints
 
 
-class _Interactions:
-    """Mixin of :class:`FakeDiscord`: dispatches interactions as Discord would."""
+class _Interactions(_InteractionEndpoints):
+    """Dispatches interactions as Discord would."""
 
     # ----------------------------------------------------------------- interactions: test API
 

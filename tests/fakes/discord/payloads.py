@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, Literal
 
+from tests.fakes.discord.core import _Core
 from tests.fakes.discord.protocol import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
@@ -32,8 +33,8 @@ from tests.fakes.discord.records import (
 )
 
 
-class _Payloads:
-    """Mixin of :class:`FakeDiscord`: builds the objects Discord returns."""
+class _Payloads(_Core):
+    """Builds the objects Discord returns."""
 
     def _bot_permissions(self, channel: ChannelRecord) -> int:
         if channel.guild_id is None:
@@ -405,3 +406,42 @@ class _Payloads:
                 metadata["interacted_message_id"] = str(interaction.source_message_id)
             data["interaction_metadata"] = metadata
         return data
+
+    def _store_message(
+        self,
+        channel: ChannelRecord,
+        author: UserRecord,
+        body: JSON,
+        files: list[AttachmentRecord],
+        *,
+        flags: int,
+        message_type: int,
+        source: Literal["channel", "interaction_response", "followup", "user"],
+        interaction: InteractionRecord | None = None,
+    ) -> MessageRecord:
+        message_id = self._ids.next()
+        attachments = self._attach_files(body, files)
+        data = self._build_message(
+            message_id=message_id,
+            channel=channel,
+            author=author,
+            body=body,
+            attachments=attachments,
+            flags=flags,
+            message_type=message_type,
+            interaction=interaction,
+        )
+        record = MessageRecord(
+            id=message_id,
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author_id=author.id,
+            source=source,
+            data=data,
+            payload=dict(body),
+            interaction_id=interaction.id if interaction else None,
+            attachments=attachments,
+        )
+        self.messages[message_id] = record
+        channel.last_message_id = message_id
+        return record

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.errors import DiscordHTTPError
+from tests.fakes.discord.interactions import _Interactions
 from tests.fakes.discord.protocol import (
     _CLOUDFLARE_HTML,
     _DEFAULT_ERRORS,
@@ -34,8 +35,8 @@ from tests.fakes.discord.records import (
 )
 
 
-class _Rest:
-    """Mixin of :class:`FakeDiscord`: turns HTTP requests into handler calls."""
+class _Rest(_Interactions):
+    """Turns HTTP requests into handler calls."""
 
     # ----------------------------------------------------------------- REST: dispatcher
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Final
 
 from tests.fakes.discord.errors import DiscordHTTPError, _FormErrors, _unknown
+from tests.fakes.discord.handlers import _Handlers
 from tests.fakes.discord.protocol import (
     _ALLOWED_CALLBACKS,
     _SETTABLE_MESSAGE_FLAGS,
@@ -58,8 +59,8 @@ _CALLBACK_SETTABLE_FLAGS: Final[dict[int, int]] = {
 }
 
 
-class _InteractionEndpoints:
-    """Mixin of :class:`FakeDiscord`: the endpoints a bot answers interactions with."""
+class _InteractionEndpoints(_Handlers):
+    """The endpoints a bot answers interactions with."""
 
     # ----------------------------------------------------------------- REST: interactions
 
