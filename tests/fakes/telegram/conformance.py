@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tests.fakes.telegram.errors import _bad_request
-from tests.fakes.telegram.spec import DISCRIMINATORS, METHODS, OBJECTS, SPEC_VERSION, SUBTYPES
+from tests.fakes.telegram.spec import (
+    DISCRIMINATORS,
+    METHODS,
+    OBJECTS,
+    SCALARS,
+    SPEC_VERSION,
+    SUBTYPES,
+)
 
 #: Parameters the spec no longer lists but the Bot API still accepts (deprecated, not misspelt).
 _DEPRECATED: Final[dict[str, frozenset[str]]] = {
@@ -25,7 +32,6 @@ _DEPRECATED: Final[dict[str, frozenset[str]]] = {
     "editMessageText": frozenset({"disable_web_page_preview"}),
 }
 _BY_LOWER: Final = {name.lower(): name for name in METHODS}
-_SCALARS: Final = frozenset({"Integer", "String", "Boolean", "True", "Float", "InputFile"})
 
 
 def _human(type_name: str) -> str:
@@ -55,7 +61,7 @@ class _Checker:
     def value(self, value: Any, types: tuple[str, ...], path: str, owner: str) -> None:
         """Check ``value`` (at ``path``, a field of ``owner``) against alternative spec types."""
         field_name = path.rsplit(".", 1)[-1].split("[", 1)[0]
-        objects = [t for t in types if t not in _SCALARS and not t.startswith("Array of ")]
+        objects = [t for t in types if t not in SCALARS and not t.startswith("Array of ")]
         if isinstance(value, dict) and len(objects) > 1:
             types = (self._best(objects, value),)
         for type_name in types:
@@ -76,7 +82,7 @@ class _Checker:
                     owner = inner.removeprefix("Array of ")
                     self.value(item, (inner,), f"{path}[{index}]", owner)
             return True
-        if type_name in _SCALARS:
+        if type_name in SCALARS:
             return _scalar_ok(type_name, value)
         if not isinstance(value, dict):
             return False
@@ -148,7 +154,7 @@ def check_request(method: str, raw: Mapping[str, Any]) -> list[str]:
                 )
             continue
         types = spec[0]
-        if all(type_name in _SCALARS for type_name in types) or value is None or value == "":
+        if all(type_name in SCALARS for type_name in types) or value is None or value == "":
             continue  # scalars are read leniently by the handlers, as the Bot API reads forms
         decoded = value
         if isinstance(value, str):

@@ -8,55 +8,26 @@ from typing import Any, Final
 
 from tests.fakes.telegram.constants import JSONDict
 from tests.fakes.telegram.errors import _bad_request
+from tests.fakes.telegram.spec import METHODS, SCALARS
 
-# Parameter names whose form-encoded value is JSON / an integer / a boolean. Only used to make
-# RecordedCall.params convenient to assert on; the method handlers parse their own parameters.
-_JSON_PARAMS: Final = frozenset(
-    {
-        "reply_markup",
-        "entities",
-        "caption_entities",
-        "allowed_updates",
-        "commands",
-        "scope",
-        "results",
-        "link_preview_options",
-        "reply_parameters",
-        "button",
-        "media",
-        "permissions",
-        "rights",
-    }
-)
-_INT_PARAMS: Final = frozenset(
-    {
-        "chat_id",
-        "from_chat_id",
-        "message_id",
-        "message_thread_id",
-        "user_id",
-        "offset",
-        "limit",
-        "timeout",
-        "cache_time",
-        "max_connections",
-        "reply_to_message_id",
-        "until_date",
-    }
-)
-_BOOL_PARAMS: Final = frozenset(
-    {
-        "disable_notification",
-        "protect_content",
-        "disable_web_page_preview",
-        "allow_sending_without_reply",
-        "show_alert",
-        "is_personal",
-        "drop_pending_updates",
-        "allow_paid_broadcast",
-        "for_channels",
-    }
-)
+
+def _names(kind: Callable[[tuple[str, ...]], bool]) -> frozenset[str]:
+    return frozenset(
+        name for params in METHODS.values() for name, (types, _) in params.items() if kind(types)
+    )
+
+
+# Which form-encoded values are JSON, integers or booleans: from the spec's parameter types,
+# plus deprecated names Telegram still reads. Only used to make RecordedCall.params convenient
+# to assert on; the method handlers parse their own parameters.
+_JSON_PARAMS: Final = _names(lambda types: any(t not in SCALARS for t in types))
+_INT_PARAMS: Final = _names(
+    lambda types: "Integer" in types and all(t in SCALARS for t in types)
+) | {"reply_to_message_id"}
+_BOOL_PARAMS: Final = _names(lambda types: types == ("Boolean",)) | {
+    "disable_web_page_preview",
+    "allow_sending_without_reply",
+}
 
 
 Handler = Callable[["_Params"], Awaitable[Any]]

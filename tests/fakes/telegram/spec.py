@@ -13,6 +13,9 @@ from typing import Final
 
 Param = tuple[tuple[str, ...], bool]
 
+#: The spec's scalar types; anything else is an object (or array) sent as JSON.
+SCALARS: Final = frozenset({"Integer", "String", "Boolean", "True", "Float", "InputFile"})
+
 SPEC_VERSION: Final = "Bot API 10.1 (June 11, 2026)"
 
 METHODS: Final[dict[str, dict[str, Param]]] = {
