@@ -950,3 +950,16 @@ async def post_raw_put(fake: FakeDiscord, body: Any) -> tuple[int, Any]:
         ) as response,
     ):
         return response.status, await response.json()
+
+
+@pytest.mark.asyncio
+async def test_a_bad_embed_url_through_discord_py_is_refused(fake: FakeDiscord, bot: Bot) -> None:
+    channel = await bot.client.fetch_channel(WEEKLY_ID)
+    assert isinstance(channel, discord.TextChannel)
+
+    with pytest.raises(discord.HTTPException) as info:
+        await channel.send(embed=discord.Embed(title="Issue 206", url="deeplearningweekly.com"))
+
+    assert info.value.code == 50035
+    assert "In embeds.0.url: Not a well formed URL." in info.value.text
+    assert fake.channel_messages(WEEKLY_ID) == []

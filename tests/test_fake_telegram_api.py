@@ -744,6 +744,14 @@ async def test_unknown_parameters_and_fields_are_protocol_violations(fake: FakeT
     assert fake.protocol_violations == []
 
 
+async def test_a_misspelling_through_ptb_is_caught(fake: FakeTelegram, bot: Bot) -> None:
+    message = await bot.send_message(ALICE, "quiet", api_kwargs={"disable_notifcation": True})
+
+    assert message.text == "quiet"  # delivered, and not silently: Telegram ignored the typo
+    [violation] = fake.take_violations()
+    assert "unknown parameter 'disable_notifcation'" in violation
+
+
 async def test_a_violation_fails_the_fake_when_it_stops() -> None:
     async def misspell() -> None:
         async with FakeTelegram() as telegram:
