@@ -1,4 +1,4 @@
-"""The fake Discord server: state, lifecycle, world building, failure injection, observation."""
+"""The base of the fake Discord: state, stop, world building, failure injection, observation."""
 
 from __future__ import annotations
 
