@@ -1,10 +1,11 @@
 """Request bodies of the Discord endpoints the fake serves, as Discord's OpenAPI document says.
 
-Derived (by a hand-run script, not at test time) from discord/discord-api-spec
-``specs/openapi.json`` (API v10, commit 74fda0f 2026-07-18). Only the object schemas the
-fake models are listed; a field referring to any other schema is an object left unchecked.
-Each field: its JSON types, whether required, the schemas an object value may be (told apart
-by their ``type`` enum), array items, enum values and the documented bounds and formats.
+Derived by ``tests/fakes/tools/discord_spec.py`` (not at test time) from
+github.com/discord/discord-api-spec ``specs/openapi.json``: API v10, commit 74fda0f 2026-07-18.
+Only the object schemas the fake models are listed; a field referring to any other schema
+is an object left unchecked. Each field: its JSON types, whether required, the schemas an
+object value may be (told apart by their ``type`` enum), array items, enum values and the
+documented bounds and formats.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Parameters of the Bot API methods the fake serves and fields of the objects it checks.
 
-Derived (by hand-run script, not at test time) from the Telegram Bot API spec JSON
-(github.com/PaulSonOfLars/telegram-bot-api-spec, ``api.json`` at 160fd99: "Bot API 10.1",
-released June 11, 2026). Each entry maps a name to (types as the spec spells them, required).
-Abstract types (``InlineQueryResult``, ``BotCommandScope``, ``InputMessageContent``) map to their
-subtypes, and a subtype's ``type`` discriminator to the constant the spec says it must be.
+Derived by ``tests/fakes/tools/telegram_spec.py`` (not at test time) from the Telegram
+Bot API spec JSON: github.com/PaulSonOfLars/telegram-bot-api-spec, ``api.json`` at
+160fd99, "Bot API 10.1", released June 11, 2026.
+
+Each entry maps a name to (types as the spec spells them, required). Abstract types
+(``InlineQueryResult``, ``BotCommandScope``, ``InputMessageContent``) map to their subtypes,
+and a subtype's ``type`` discriminator to the constant the spec says it must be.
 """
 
 from __future__ import annotations
