@@ -19,11 +19,11 @@ from adapters.discord_render import (
     MESSAGE_EMBED_CHARS,
     TITLE_LIMIT,
 )
-from tests.fakes.discord_api import MessageRecord
+from tests.fakes.discord import MessageRecord
 
 __all__ = ["NO_PINGS", "assert_within_limits", "no_loop_errors", "text_of", "unescape"]
 
-NO_PINGS = {"parse": []}
+NO_PINGS: dict[str, list[str]] = {"parse": []}
 
 
 def unescape(text: str) -> str:
