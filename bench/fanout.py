@@ -3,7 +3,7 @@
     python bench/fanout.py [--subscribers 10000] [--cap 300] [--bot-rate 270] [--runs 1]
     python bench/fanout.py --quick            # smoke test: 500 readers, a few seconds
 
-The fake Bot API (tests/fakes/telegram_api.py) runs in this process on 127.0.0.1 and enforces a
+The fake Bot API (tests/fakes/telegram/) runs in this process on 127.0.0.1 and enforces a
 flood limit on sendMessage: at most ``--cap`` accepted messages in any sliding 1-second window,
 429 with Telegram's integer ``retry_after`` beyond that. The bot runs unmodified in a child
 process (``python -m bot run`` with ``DLW_*`` settings), so it has a core of its own and its
@@ -70,7 +70,7 @@ from bot.app import App  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.store import DeliveryKind, DeliveryStatus, SQLiteStore, SubscriptionKind  # noqa: E402
 from bot.views import format_counts  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 ISSUE = 206
 TOPIC = "pytorch"  # three items of #206, sent as one digest message

@@ -3,7 +3,7 @@ python-telegram-bot echo bot on the same fake Bot API server.
 
     python bench/telegram_roundtrip.py [--runs 300] [--warmup 30]
 
-The fake Bot API (tests/fakes/telegram_api.py) runs in this process on 127.0.0.1; each bot runs
+The fake Bot API (tests/fakes/telegram/) runs in this process on 127.0.0.1; each bot runs
 in a child process of its own, as it would in production, so the fake's work (parsing every
 message's HTML like Telegram) does not share the bot's event loop. Commands are sent one after
 another by one reader, so this is latency, not throughput: each update is queued while the bot's
@@ -43,7 +43,7 @@ from adapters.telegram import TelegramAdapter, TelegramSettings, render_html  # 
 from bot.app import App  # noqa: E402
 from bot.commands import Context  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram, RecordedCall  # noqa: E402
+from tests.fakes.telegram import FakeTelegram, RecordedCall  # noqa: E402
 
 READER = 4242
 COMMANDS = ("/latest", "/search pytorch")

@@ -355,6 +355,10 @@ class Archive:
 
     def _match_topics(self) -> None:
         found: dict[int, list[Topic]] = {}
+        tagged: dict[str, set[int]] = {}  # topic id -> stories whose file names it
+        for story in self._stories:
+            for topic_id in story.item.topics:
+                tagged.setdefault(topic_id, set()).add(story.key)
         for topic in self.taxonomy:
             query = _phrase_query(topic.keywords)
             rowids: set[int] = set()
@@ -365,7 +369,7 @@ class Archive:
                         "SELECT rowid FROM words WHERE words MATCH ?", (query,)
                     )
                 }
-            rowids |= {s.key for s in self._stories if topic.id in s.item.topics}
+            rowids |= tagged.get(topic.id, set())
             for rowid in sorted(rowids):
                 found.setdefault(rowid, []).append(topic)
             self._stories_by_topic[topic.id] = tuple(self._stories[r - 1] for r in sorted(rowids))

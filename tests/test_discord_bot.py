@@ -1,7 +1,7 @@
 """The Discord adapter, driven as a user would drive it.
 
 Every test runs the real, unmodified discord.py client inside :class:`DiscordAdapter` against
-the loopback fake in ``tests/fakes/discord_api.py`` (REST + websocket gateway): commands are
+the loopback fake in ``tests/fakes/discord/`` (REST + websocket gateway): commands are
 synced over HTTP, slash commands, autocomplete and button presses arrive as gateway
 ``INTERACTION_CREATE`` events, and the assertions look at what Discord would have received and
 shown (payloads, flags, embeds, mentions).
@@ -45,7 +45,7 @@ from bot.delivery import PermanentError, RateLimited, TargetGone, TransientError
 from bot.reply import Continuation, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import digest_reply, issue_reply
-from tests.fakes.discord_api import (
+from tests.fakes.discord import (
     ADMINISTRATOR,
     DEFAULT_MEMBER_PERMISSIONS,
     INTENT_GUILDS,
@@ -379,7 +379,7 @@ async def test_global_sync_serves_direct_messages(app: App, fake: FakeDiscord) -
 async def test_section_papers_lists_the_papers(fake: FakeDiscord, bot: DiscordAdapter) -> None:
     record = await answered(fake, await fake.invoke_slash("section", {"name": "papers"}))
     assert record.response_type == 4
-    assert record.response_time is not None and record.response_time < 3.0
+    assert record.acknowledged  # the fake refuses a callback after Discord's 3 s window
     (message,) = messages_of(record)
     assert not message.ephemeral
     assert_within_limits(message)
@@ -746,7 +746,7 @@ async def test_slow_commands_are_deferred(app: App, fake: FakeDiscord) -> None:
         public = await fake.invoke_slash("slow")
         private = await fake.invoke_slash("slowsecret")
         await fake.wait_for(lambda: public.response_type == 5 and private.response_type == 5)
-        assert public.response_time is not None and public.response_time < 3.0
+        assert public.acknowledged  # within Discord's 3 s window, or the fake refuses it
         release.set()
         await answered(fake, public, count=2)
         await answered(fake, private, count=3)

@@ -28,7 +28,7 @@ from bot.store import Target
 from tests.conftest import REPO
 from tests.fakes.newsletter_issues import synthetic_issue
 from tests.fakes.newsletter_site import NewsletterSite, rss_feed
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

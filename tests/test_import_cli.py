@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,25 +18,9 @@ from bot.content.models import Issue
 from tests.conftest import BUNDLED_CONTENT, REPO, SEED_206
 from tests.fakes.newsletter_issues import synthetic_issue
 from tests.fakes.newsletter_site import NewsletterSite, rss_feed
+from tests.helpers import run_cli
 
 ISSUE = synthetic_issue(420)
-
-
-def run_cli(
-    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
-    environment["PYTHONPATH"] = str(REPO)
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-    )
 
 
 async def arun_cli(

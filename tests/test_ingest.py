@@ -395,6 +395,18 @@ def test_a_short_line_before_a_story_in_plain_text_opens_a_section_as_a_guess() 
     assert [g.line for g in parsed.guesses] == [11]
 
 
+def test_a_heading_without_stories_is_left_out_and_said() -> None:
+    parsed = _one(
+        HEAD + "Industry\n\nA title\n\nIts summary.\n\nLearning\n\nMobile & Edge\n\nB\n\nC.\n"
+    )
+    assert _titles(parsed.issue) == {"Industry": ["A title"], "Mobile & Edge": ["B"]}
+    assert [g.message for g in parsed.guesses] == [
+        'the section "Learning" has no stories; left out'
+    ]
+    with pytest.raises(IngestError, match="no stories found after the introduction"):
+        parse_document(HEAD + "---\n\nIndustry\n")
+
+
 def test_title_and_summary_on_adjacent_lines_is_a_reported_guess() -> None:
     parsed = _one(HEAD + "Industry\n\nA title\nIts summary on the next line.\n")
     assert [(i.title, i.summary) for i in parsed.issue.items] == [

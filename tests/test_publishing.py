@@ -33,6 +33,7 @@ from bot.store import (
     Target,
 )
 from tests.conftest import sqlite
+from tests.helpers import wait_for as until
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 MOBILE = Subscription(SubscriptionKind.KEYWORD, "mobile")
@@ -49,6 +50,7 @@ class ScriptedPlatform:
     script: dict[str, list[DeliveryError]] = field(default_factory=dict)
     calls: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    sent_at: list[dt.datetime] = field(default_factory=list)  # when each of ``sent`` went out
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         self.calls += 1
@@ -57,25 +59,11 @@ class ScriptedPlatform:
         if errors:
             raise errors.pop(0)
         self.sent.append((target, reply))
+        self.sent_at.append(dt.datetime.now(dt.UTC))
         return [str(len(self.sent))]
 
     def to(self, chat_id: str) -> list[Reply]:
         return [reply for target, reply in self.sent if target.chat_id == chat_id]
-
-
-async def until(condition: Callable[[], object], what: str, within: float = 10.0) -> None:
-    """Wait for a condition (sync or async), re-checked each time the loop has run other work."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 async def statuses(store: Store, issue: int) -> dict[str, str]:
@@ -204,7 +192,7 @@ async def test_fresh_database_takes_the_newest_issue_as_baseline(world: App) -> 
     assert await world.publisher.ensure_baseline() is None  # only on a fresh database
     baseline = await world.store.publication(206)
     assert baseline is not None and baseline.baseline and baseline.planned == 0
-    assert await statuses(world.store, 206) == {}  # nothing sent retroactively
+    assert not baseline.counts  # nothing sent retroactively
     result = await world.publisher.publish()
     assert not result.created and "baseline" in result.message
     # naming the baseline issue explicitly publishes it for real, once
@@ -309,12 +297,10 @@ async def test_transient_errors_are_retried_with_backoff_then_given_up(
         return (await statuses(world.store, 206))["bob:digest"] == "failed"
 
     await until(bob_failed, "bob's digest to fail")
-    async with sqlite(world.store).reading() as db:
-        row = await (
-            await db.execute("SELECT status, attempts, error FROM outbox WHERE target = 'bob'")
-        ).fetchone()
-    assert row is not None and row[0] == "failed" and row[1] == 4
-    assert row[2] == "gave up after 4 attempts: connection reset"
+    outcome = await world.store.publication_outcome(206)
+    assert outcome is not None
+    [bob] = [u for u in outcome.unreachable if u.target.chat_id == "bob"]
+    assert (bob.status, bob.error) == ("failed", "gave up after 4 attempts: connection reset")
     assert len(platform.script["bob"]) == 6  # exactly four tries, no loop
 
 
@@ -377,13 +363,11 @@ async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(
         return all(s == "failed" for k, s in rows.items() if k != "dave:digest")
 
     await until(settled, "issue 202's rows to settle")
-    async with sqlite(world.store).reading() as db:
-        errors = await (
-            await db.execute(
-                "SELECT DISTINCT error FROM outbox WHERE issue_number = 202 AND status = 'failed'"
-            )
-        ).fetchall()
-    assert [e[0] for e in errors] == ["issue #202 is no longer in the archive"]
+    outcome = await world.store.publication_outcome(202)
+    assert outcome is not None
+    assert {u.error for u in outcome.unreachable if u.status == "failed"} == {
+        "issue #202 is no longer in the archive"
+    }
 
 
 async def test_claims_of_a_crashed_run_are_resumed_at_start(
@@ -402,10 +386,21 @@ async def test_another_workers_stale_claims_are_taken_back_after_the_lease(
     world: App, run_dispatcher: Callable[..., Dispatcher]
 ) -> None:
     await world.publisher.publish(206)
-    await world.store.claim_deliveries("tg", "dead-process", 1)
+    lease = dt.timedelta(seconds=0.2)
+    before_claim = dt.datetime.now(dt.UTC)
+    [stale] = await world.store.claim_deliveries("tg", "dead-process", 1)
     platform = ScriptedPlatform()
-    run_dispatcher(platform, lease=0.2)
-    await until(lambda: len(platform.sent) == 4, "all four tg deliveries, one after its lease")
+    run_dispatcher(platform, lease=lease.total_seconds())
+
+    async def all_sent() -> bool:
+        return (await world.store.outbox_counts())["tg"] == {"sent": 4}
+
+    await until(all_sent, "all four tg deliveries settled as sent, one after its lease")
+    targets = [target for target, _ in platform.sent]
+    assert sorted(t.chat_id for t in targets) == ["-100", "-200", "alice", "bob"]  # once each
+    # The dead worker's row waited out its lease, while the others went out meanwhile.
+    assert targets[-1] == stale.target
+    assert platform.sent_at[-1] - before_claim >= lease
 
 
 async def test_two_dispatchers_share_the_outbox_without_duplicates(
@@ -436,7 +431,7 @@ async def test_preview_shows_the_channel_post_and_what_publishing_would_send(
         "Publishing issue #206 would send 2 channel posts and 3 digests "
         "(dc: 0 channels, 1 digest; tg: 2 channels, 2 digests)."
     )
-    assert await statuses(world.store, 206) == {}  # a preview changes nothing
+    assert await world.store.publication(206) is None  # a preview changes nothing
 
 
 async def test_operator_commands_are_refused_to_readers(
@@ -445,7 +440,7 @@ async def test_operator_commands_are_refused_to_readers(
     for line in ("/preview", "/publish 206", "/status"):
         reply = await world.registry.dispatch_text(ctx(), line)
         assert reply is not None and "for the bot's operators" in reply.plain_text()
-    assert await statuses(world.store, 206) == {}
+    assert await world.store.publication(206) is None
 
 
 async def test_publish_and_status_commands(world: App, ctx: Callable[..., Context]) -> None:
@@ -481,9 +476,19 @@ async def test_a_rejected_content_change_is_reported_to_operators(
     platform = ScriptedPlatform()
     world.adapters.append(platform)  # type: ignore[arg-type]
     world.watch_content()
-    await asyncio.sleep(0.2)  # let the watcher start watching before the file appears
-    (content_dir / "issues" / "0207.yaml").write_text("number: 207\ntitle: [unclosed\n")
-    await until(lambda: platform.to("op"), "the operators' content report")
+    broken = content_dir / "issues" / "0207.yaml"
+    written: list[float] = []
+
+    def reported() -> bool:
+        # The watcher gives no sign when it starts watching: (re)write the broken file until a
+        # change is seen, at most every 0.25 s, so a write before it started is not lost.
+        now = asyncio.get_running_loop().time()
+        if not platform.to("op") and (not written or now - written[-1] >= 0.25):
+            broken.write_text("number: 207\ntitle: [unclosed\n")
+            written.append(now)
+        return bool(platform.to("op"))
+
+    await until(reported, "the operators' content report")
     text = platform.to("op")[0].plain_text()
     assert text.startswith("Content problem\nA content change was rejected")
     assert "0207.yaml" in text

@@ -1,7 +1,7 @@
 """Weekly publishing through the real Discord adapter, end to end.
 
 The real, unmodified discord.py 2.7 client inside :class:`DiscordAdapter` runs against the
-loopback fake in ``tests/fakes/discord_api.py`` (REST + gateway), and the app's own dispatcher
+loopback fake in ``tests/fakes/discord/`` (REST + gateway), and the app's own dispatcher
 (``App.dispatch``) drains the outbox through it. The assertions look at what Discord received and
 readers would see (channel posts, thread posts, DMs, the operators' report) and at what the outbox
 and the audience tables recorded.
@@ -14,11 +14,10 @@ right meaning.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,14 @@ from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import CHANNEL_FOOTER, channel_reply
 from tests.conftest import sqlite
-from tests.fakes.discord_api import SEND_MESSAGES, FakeDiscord, MessageRecord
+from tests.fakes.discord import SEND_MESSAGES, FakeDiscord, MessageRecord
 from tests.fakes.discord_reading import (
     assert_within_limits,
     no_loop_errors,
     text_of,
     unescape,
 )
+from tests.helpers import wait_for as eventually
 
 GUILD_ID = 91384788765712384
 GENERAL_ID = 91384788765712385
@@ -153,18 +153,6 @@ async def register(app: App, *channel_ids: int) -> None:
         await app.store.register_channel(
             Target("discord", str(channel_id)), title=None, registered_by=str(OPERATOR_ID)
         )
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[object]], what: str, within: float = WAIT
-) -> None:
-    """Wait for a condition on the store, re-checked every few milliseconds, within a bound."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def outbox(app: App, issue: int) -> dict[tuple[str, str], dict[str, Any]]:

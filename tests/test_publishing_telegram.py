@@ -1,5 +1,5 @@
 """Weekly publishing end to end through the real Telegram adapter (python-telegram-bot 22)
-against the fake Bot API (tests/fakes/telegram_api.py) on 127.0.0.1.
+against the fake Bot API (tests/fakes/telegram/) on 127.0.0.1.
 
 tests/test_publishing.py covers planning and every dispatcher decision with a scripted
 platform; here the same paths run through PTB's HTTP client, its rate limiter and its error
@@ -36,7 +36,8 @@ from bot.config import Settings
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import CHANNEL_FOOTER
 from tests.conftest import REPO
-from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from tests.fakes.telegram import FakeTelegram, SentMessage
+from tests.helpers import wait_for as until
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
@@ -183,16 +184,6 @@ async def report(fake: FakeTelegram, timeout: float = 15.0) -> str:  # noqa: ASY
     its arrival also says every row has settled (but for the report's own)."""
     [message] = await fake.wait_for_messages(OPERATOR, 1, timeout)
     return message.text
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:  # noqa: ASYNC109
-    """Wait for state the fake cannot signal (the database, a log file): checked every 20 ms."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def unsettled(database: Path, issue: int) -> list[Row]:

@@ -133,9 +133,9 @@ async def test_the_loop_publishes_the_new_issue_at_the_slot(app: App, content_di
     started = loop.time()
     task = asyncio.create_task(weekly.run(stop))
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(5):  # a failure bound: the slot is 0.3 s away
             await published.wait()
-        assert 0.25 <= loop.time() - started < 2  # waited for the slot, then went at once
+        assert loop.time() - started >= 0.25  # waited for the slot
         assert clock() >= slot
         publication = await app.store.publication(207)
         assert publication is not None and publication.trigger == "schedule"

@@ -1,5 +1,5 @@
 """The Telegram adapter, end to end: the real adapter and python-telegram-bot against the fake
-Bot API (tests/fakes/telegram_api.py) on 127.0.0.1.
+Bot API (tests/fakes/telegram/) on 127.0.0.1.
 
 Readers are simulated as Telegram would deliver them (private chats, a forum supergroup with
 topics, a basic group, a channel, inline queries, button presses, webhook POSTs), and every
@@ -55,7 +55,7 @@ from bot.reply import Continuation, Entry, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import inline_entries
 from tests.conftest import sqlite
-from tests.fakes.telegram_api import FakeTelegram, SentMessage, parse_html, utf16_len
+from tests.fakes.telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

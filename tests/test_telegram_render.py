@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from adapters.telegram import MAX_MESSAGE_UTF16, RenderedMessage, render_html, utf16_len
 from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply
-from tests.fakes.telegram_api import ParsedText, parse_html
-from tests.fakes.telegram_api import utf16_len as telegram_len
+from tests.fakes.telegram import ParsedText, parse_html
+from tests.fakes.telegram import utf16_len as telegram_len
 
 HOSTILE = '<b>x</b> & "q" <script>alert(1)</script> &amp; &lt;'
 BRAIN = "\U0001f9e0"  # two UTF-16 units

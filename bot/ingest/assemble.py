@@ -149,6 +149,10 @@ def assemble(blocks: Sequence[Block], meta: Meta, *, fmt: str) -> Parsed:
     if builder.pending_title is not None:
         p = builder.pending_title
         raise IngestError(f"the item {p.text!r} has no summary after it", line=p.line or None)
+    for name, items in builder.sections:
+        if not items:
+            builder.guesses.append(Guess(None, f'the section "{name}" has no stories; left out'))
+    builder.sections = [(name, items) for name, items in builder.sections if items]
     if not builder.sections:
         raise IngestError("no stories found after the introduction", line=body[0].line or None)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.ingest.detect import MAX_DOCUMENT_BYTES, Document, parse_document, read_document
+from bot.ingest.detect import MAX_DOCUMENT_BYTES, Document, issues_of, read_document
 from bot.ingest.sources import (
     FETCH_TIMEOUT,
     RawDocument,
@@ -143,13 +143,7 @@ def read_safely(document: RawDocument) -> Document:
 def parse_safely(document: RawDocument) -> list[Parsed]:
     """:func:`parse_document`, with an unexpected parser exception turned into an
     :class:`IngestError` (logged with its traceback): bad input never crashes an import."""
-    try:
-        return parse_document(document.data, name=document.name, content_type=document.content_type)
-    except IngestError:
-        raise
-    except Exception as exc:  # a parser bug must not take the whole bulk import down
-        log.exception("the parser failed on %s", document.name)
-        raise IngestError(f"could not be parsed ({type(exc).__name__}: {exc})") from exc
+    return issues_of(read_safely(document))
 
 
 async def read_source(

@@ -17,7 +17,14 @@ from bot.ingest.markdown import parse_markdown
 from bot.ingest.text import parse_text
 from bot.ingest.types import IngestError, Parsed
 
-__all__ = ["MAX_DOCUMENT_BYTES", "Document", "detect_format", "parse_document", "read_document"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "Document",
+    "detect_format",
+    "issues_of",
+    "parse_document",
+    "read_document",
+]
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
@@ -106,7 +113,12 @@ def parse_document(
     A feed item that fails is not returned (:func:`read_document` lists those); a feed
     none of whose items could be read raises the first failure.
     """
-    document = read_document(data, name=name, content_type=content_type)
+    return issues_of(read_document(data, name=name, content_type=content_type))
+
+
+def issues_of(document: Document) -> list[Parsed]:
+    """The issues of a read document; a feed none of whose items could be read raises the
+    first failure instead of answering with nothing."""
     if not document.issues and document.failures:
         first = document.failures[0]
         raise IngestError(f"no item of the feed could be imported; {first.title}: {first.reason}")

@@ -19,7 +19,7 @@ from adapters.discord import (
     MESSAGE_EMBED_CHARS,
     TITLE_LIMIT,
 )
-from tests.fakes.discord_api import MessageRecord
+from tests.fakes.discord import MessageRecord
 
 __all__ = ["NO_PINGS", "assert_within_limits", "no_loop_errors", "text_of", "unescape"]
 
