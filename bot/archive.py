@@ -14,6 +14,7 @@ import difflib
 import logging
 import re
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,6 +127,9 @@ class Archive:
             OrderedDict()
         )
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        # Searches run in worker threads (see search_async); one query at a time on the
+        # connection, and the page cache is shared.
+        self._lock = threading.Lock()
         self._build_index()
         self._topics_by_story: dict[int, tuple[Topic, ...]] = {}
         self._stories_by_topic: dict[str, tuple[Story, ...]] = {}
@@ -260,21 +264,38 @@ class Archive:
             per_page=per_page,
         )
 
+    async def search_async(
+        self,
+        text: str,
+        *,
+        page: int = 1,
+        per_page: int = 8,
+        issue: int | None = None,
+        as_you_type: bool = False,
+    ) -> SearchPage:
+        """:meth:`search` in a worker thread. Ranking long summaries can take tens of
+        milliseconds, which must not hold up every other reader; SQLite releases the GIL
+        while it ranks, so the event loop keeps answering."""
+        return await asyncio.to_thread(
+            self.search, text, page=page, per_page=per_page, issue=issue, as_you_type=as_you_type
+        )
+
     def _run_search(
         self, match: str, limit: int, offset: int, issue: int | None
     ) -> list[SearchHit]:
         # The archive never changes, so a page once ranked stays right: popular queries and
         # "more" clicks skip running bm25 over every match again.
         key = (match, limit, offset, issue)
-        cached = self._search_cache.get(key)
-        if cached is not None:
-            self._search_cache.move_to_end(key)
-            return cached
-        hits = self._rank(match, limit, offset, issue)
-        self._search_cache[key] = hits
-        if len(self._search_cache) > SEARCH_CACHE_SIZE:
-            self._search_cache.popitem(last=False)
-        return hits
+        with self._lock:
+            cached = self._search_cache.get(key)
+            if cached is not None:
+                self._search_cache.move_to_end(key)
+                return cached
+            hits = self._rank(match, limit, offset, issue)
+            self._search_cache[key] = hits
+            if len(self._search_cache) > SEARCH_CACHE_SIZE:
+                self._search_cache.popitem(last=False)
+            return hits
 
     def _rank(self, match: str, limit: int, offset: int, issue: int | None) -> list[SearchHit]:
         sql = (
@@ -314,7 +335,9 @@ class Archive:
             first, last = self._rowids.get(issue, (0, -1))
             sql += " AND rowid BETWEEN ? AND ?"
             params += [first, last]
-        return [self._stories[r - 1] for (r,) in self._db.execute(sql + " ORDER BY rowid", params)]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY rowid", params).fetchall()
+        return [self._stories[r - 1] for (r,) in rows]
 
     # -- topics --------------------------------------------------------------------------
 
@@ -376,7 +399,8 @@ class Archive:
         self._topics_by_story = {key: tuple(topics) for key, topics in found.items()}
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 def _phrase_query(phrases: Iterable[str]) -> str | None:

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import App
 from bot.archive import Archive, ArchiveHolder, QueryError, fts_query
+from bot.commands import ChatKind, Context
+from bot.content.loader import LoadedContent
+from bot.content.models import Issue
 from tests.conftest import BUNDLED_CONTENT
 
 
@@ -209,3 +213,41 @@ async def test_watch_picks_up_a_new_file(content_dir: Path) -> None:
             continue
     await asyncio.wait_for(task, timeout=10)
     assert outcomes[0].added == (207,)
+
+
+async def test_a_slow_search_does_not_hold_up_other_readers(app: App) -> None:
+    """Ranking long summaries takes tens of milliseconds; it runs beside the event loop, so a
+    reader's /latest sent after a heavy search is answered before the search is."""
+    words = ("neural network pytorch model training data learning " * 400)[:19_990]
+    heavy = Issue.model_validate(
+        {
+            "number": 900,
+            "title": "Deep Learning Weekly: Issue 900",
+            "intro": "Hi.",
+            "sections": [
+                {
+                    "name": f"S{s}",
+                    "items": [{"title": f"t{s}-{i}", "summary": words} for i in range(100)],
+                }
+                for s in range(3)
+            ],
+        }
+    )
+    current = app.archive.archive
+    app.archive.archive = Archive(
+        LoadedContent(issues=(*current.issues, heavy), taxonomy=current.taxonomy)
+    )
+    finished: list[str] = []
+
+    async def run(name: str, line: str) -> None:
+        ctx = Context(
+            services=app, platform="test", user_id=name, chat_id=name, chat_kind=ChatKind.PRIVATE
+        )
+        assert await app.registry.dispatch_text(ctx, line) is not None
+        finished.append(name)
+
+    slow = asyncio.create_task(run("searcher", "/search training data model neural"))
+    await asyncio.sleep(0)  # the search is under way in its thread
+    await run("reader", "/latest")
+    await slow
+    assert finished == ["reader", "searcher"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.archive import MAX_QUERY_CHARS, QueryError
 from bot.commands.params import Param, ParamType, Suggest
 from bot.commands.registry import Command, Context, Permission, command
@@ -205,7 +207,7 @@ async def section(ctx: Context, name: str, number: int | None) -> Reply:
 async def search(ctx: Context, query: str) -> Reply:
     archive = ctx.services.archive.archive
     try:
-        page = archive.search(query, page=ctx.page)
+        page = await archive.search_async(query, page=ctx.page)
     except QueryError as exc:
         return Reply.error(str(exc))
     return search_reply(page, archive, command=f"/search {query}")
@@ -213,7 +215,10 @@ async def search(ctx: Context, query: str) -> Reply:
 
 async def inline_stories(ctx: Context, query: str) -> EntryPage:
     """``@bot QUERY`` in any chat: the stories matching ``query``, page ``ctx.page``."""
-    return inline_entries(ctx.services.archive.archive, query, page=ctx.page)
+    # Off the event loop like /search: inline queries arrive with every keystroke.
+    return await asyncio.to_thread(
+        inline_entries, ctx.services.archive.archive, query, page=ctx.page
+    )
 
 
 COMMANDS: tuple[Command, ...] = (start, help_, latest, issue, issues, section, search)
