@@ -35,6 +35,7 @@ from bot.ingest.write import (
     save_issue,
     sync_directories,
 )
+from bot.reply import plural
 
 __all__ = [
     "Destination",
@@ -84,6 +85,8 @@ class ImportRecord:
 
 @dataclass
 class ImportSummary:
+    """What one ``dlw-bot import`` run did with each document, for its closing summary."""
+
     records: list[ImportRecord] = field(default_factory=list)
     documents: int = 0
 
@@ -123,8 +126,8 @@ class ImportSummary:
         parts.append(f"{counts['failed']} failed")
         if counts["skipped"]:
             skipped = counts["skipped"]
-            parts.append(f"{skipped} feed item{'s' if skipped != 1 else ''} skipped (not issues)")
-        documents = f"{self.documents} document{'s' if self.documents != 1 else ''}"
+            parts.append(f"{plural(skipped, 'feed item')} skipped (not issues)")
+        documents = plural(self.documents, "document")
         return f"{', '.join(parts).capitalize()} (from {documents})."
 
 

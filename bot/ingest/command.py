@@ -23,12 +23,9 @@ from bot.ingest.drafts import DraftError, approve_draft, list_drafts
 from bot.ingest.sources import SourceRef, expand_sources
 from bot.ingest.workdir import InitError, init_content
 from bot.ingest.write import ISSUES_DIR, ContentNotWritable, SaveStatus, check_writable
+from bot.reply import plural
 
 __all__ = ["run_approve", "run_import", "run_init"]
-
-
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
 def destination_for(settings: Settings, output: Path | None) -> Destination:
@@ -72,9 +69,9 @@ class _Printer:
             return
         issue = outcome.issue
         shape = (
-            f"issue #{issue.number}, {_plural(len(issue.sections), 'section')}, "
-            f"{_plural(len(issue.items), 'item')}, "
-            f"{_plural(len(record.guesses), 'guess', 'guesses')} to review"
+            f"issue #{issue.number}, {plural(len(issue.sections), 'section')}, "
+            f"{plural(len(issue.items), 'item')}, "
+            f"{plural(len(record.guesses), 'guess', 'guesses')} to review"
         )
         status = outcome.status
         if status is SaveStatus.DRY_RUN:
@@ -193,7 +190,7 @@ def run_init(directory: Path) -> int:
         return 1
     where = result.directory.absolute()
     print(
-        f"Created {where}: {_plural(result.issues, 'issue')} in issues/, topics.yaml, "
+        f"Created {where}: {plural(result.issues, 'issue')} in issues/, topics.yaml, "
         "schema/issue.json, and drafts/ for issues waiting for approval."
     )
     if where == (Path.cwd() / "content").absolute():

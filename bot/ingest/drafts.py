@@ -26,6 +26,8 @@ class DraftError(DlwError):
 
 @dataclass(frozen=True)
 class Draft:
+    """An issue from the feed waiting for an operator's /approve (DLW_FEED_REVIEW=on)."""
+
     number: int
     path: Path
     issue: Issue | None  # None: the file is not a valid issue

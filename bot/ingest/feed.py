@@ -19,6 +19,7 @@ from bot.ingest.assemble import title_number
 from bot.ingest.blocks import Meta
 from bot.ingest.html import parse_html
 from bot.ingest.types import IngestError, Parsed
+from bot.reply import plural
 
 __all__ = ["FeedItemFailure", "FeedResult", "parse_feed"]
 
@@ -36,6 +37,8 @@ class FeedItemFailure:
 
 @dataclass(frozen=True)
 class FeedResult:
+    """A feed read item by item: issues, items that failed, and items that are no issue."""
+
     issues: list[Parsed]
     failures: list[FeedItemFailure]
     skipped: list[str]  # titles of items that are not issues
@@ -71,7 +74,7 @@ def parse_feed(data: bytes) -> FeedResult:
         except IngestError as exc:
             failures.append(FeedItemFailure(title, exc.message))
     if not issues and not failures:
-        others = f"{len(skipped)} other item{'s' if len(skipped) != 1 else ''}"
+        others = plural(len(skipped), "other item")
         raise IngestError(f"the feed has no issues of the newsletter ({others})")
     return FeedResult(issues, failures, skipped)
 

@@ -51,7 +51,7 @@ from bot.ingest.write import (
     issue_file_name,
     save_issue,
 )
-from bot.reply import Reply, Tone
+from bot.reply import Reply, Tone, plural
 
 if TYPE_CHECKING:
     from bot.archive import ArchiveHolder
@@ -80,6 +80,8 @@ MAX_GUESSES_SHOWN = 8  # per issue, in the operators' message
 
 
 class PollStatus(StrEnum):
+    """How one feed poll ended, for the log and the tests."""
+
     NOT_MODIFIED = "not-modified"  # 304: nothing downloaded
     FETCHED = "fetched"  # read and parsed (``arrivals`` may be empty)
     FAILED = "failed"
@@ -101,6 +103,8 @@ class Arrival:
 
 @dataclass(frozen=True)
 class PollOutcome:
+    """One feed poll: how it ended, the issues it wrote and what it could not read."""
+
     status: PollStatus
     arrivals: tuple[Arrival, ...] = ()
     error: str | None = None
@@ -364,7 +368,7 @@ def arrivals_reply(arrivals: Sequence[Arrival], failures: Sequence[str] = ()) ->
     for arrival in arrivals:
         issue = arrival.outcome.issue
         sections, items = len(issue.sections), len(issue.items)
-        shape = f"{sections} section{'s' if sections != 1 else ''}, {items} item{'s' if items != 1 else ''}"
+        shape = f"{plural(sections, 'section')}, {plural(items, 'item')}"
         if arrival.draft:
             what = (
                 f"Issue #{issue.number} ({shape}) is waiting as a draft: "

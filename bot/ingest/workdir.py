@@ -25,6 +25,8 @@ class InitError(DlwError):
 
 @dataclass(frozen=True)
 class InitResult:
+    """Where ``dlw-bot init`` made a working content directory, and how many issues it holds."""
+
     directory: Path
     issues: int
 

@@ -190,6 +190,8 @@ def _fsync_directory(directory: Path) -> None:
 
 
 class SaveStatus(StrEnum):
+    """What saving an imported issue did to its file (never an overwrite unless asked)."""
+
     WRITTEN = "written"  # a new file
     REPLACED = "replaced"  # an existing, different file overwritten (--replace)
     UNCHANGED = "unchanged"  # the file already says exactly this
@@ -199,6 +201,8 @@ class SaveStatus(StrEnum):
 
 @dataclass(frozen=True)
 class SaveOutcome:
+    """One saved (or not saved) issue file, with what was rendered and how it differs."""
+
     status: SaveStatus
     path: Path
     issue: Issue
