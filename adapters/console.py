@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rich.console import Console, Group, RenderableType
@@ -115,12 +118,19 @@ class ConsoleAdapter:
         self.console.print(
             Text("dlw-bot shell — type /help for commands, 'quit' to leave.", style="bold cyan")
         )
+        with _terminal_restored():
+            await self._loop()
+
+    async def _loop(self) -> None:
         while True:
             try:
-                line = await asyncio.to_thread(input, "dlw> ")
+                line = await _read_line("dlw> ")
             except (EOFError, KeyboardInterrupt):
                 self.console.print()
                 return
+            except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then exits 130
+                self.console.print()
+                raise
             if line.strip().casefold() in {"quit", "exit", "/quit", "/exit"}:
                 return
             if not line.strip():
@@ -141,6 +151,58 @@ class ConsoleAdapter:
         self.console.print(Text(f"→ {target}", style="dim"))
         self.console.print(render(reply))
         return [f"console-{id(reply)}"]
+
+
+async def _read_line(prompt: str) -> str:
+    """``input(prompt)`` without holding up the loop *or* the exit.
+
+    The line is read in a daemon thread rather than the loop's executor: on Ctrl-C asyncio
+    cancels the shell, and ``asyncio.run`` would otherwise wait for that executor thread, which
+    stays blocked in ``input`` until Enter.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line, error = input(prompt), None
+        except BaseException as exc:  # EOFError, KeyboardInterrupt: the caller decides
+            line, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed while we waited
+            loop.call_soon_threadsafe(settle, line, error)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await future
+
+
+@contextlib.contextmanager
+def _terminal_restored() -> Iterator[None]:
+    """Put the terminal back as we found it when the shell ends, however it ends: line editing
+    leaves it without echo while a read is pending, and Ctrl-C ends the shell mid-read."""
+    try:
+        import termios
+    except ImportError:  # not POSIX: the shell leaves the terminal alone
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):  # not a terminal: a pipe, a file
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _enable_completion(words: list[str]) -> None:

@@ -41,9 +41,6 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m bot ARGS`` as an operator runs it: in ``cwd``, with no ``DLW_*`` settings
     but ``env``'s, this checkout importable from anywhere."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
-    environment["PYTHONPATH"] = str(REPO)
-    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -51,5 +48,14 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=60,
-        env=environment,
+        env=cli_environment(env or {}),
     )
+
+
+def cli_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment of ``run_cli``: no ``DLW_*`` settings but ``env``'s, this checkout
+    importable from anywhere."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
+    environment["PYTHONPATH"] = str(REPO)
+    environment.update(env)
+    return environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,49 @@ def test_bad_schedule_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: DLW_PUBLISH_SCHEDULE / DLW_TIMEZONE: ")
     assert "expected DAYS HH:MM" in result.stderr
+
+
+def test_ctrl_c_quits_the_shell_at_once_and_leaves_the_terminal_sane(tmp_path: Path) -> None:
+    """A reader at the prompt presses Ctrl-C: the shell ends now (not at the next Enter), with
+    the conventional status 130, and the terminal echoes and edits lines again."""
+    import fcntl
+    import select
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from tests.helpers import cli_environment
+
+    master, terminal = os.openpty()
+
+    def controlling_terminal() -> None:  # the pty is the child's terminal, so ^C is SIGINT
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "bot", "shell"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=tmp_path,
+        env=cli_environment({}),
+        preexec_fn=controlling_terminal,
+    )
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"dlw> " not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 4096)
+        assert b"dlw> " in seen, seen.decode(errors="replace")
+        os.write(master, b"\x03")
+        assert shell.wait(timeout=10) == 130
+        local_modes = termios.tcgetattr(terminal)[3]
+        assert local_modes & termios.ECHO and local_modes & termios.ICANON
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+        os.close(master)
+        os.close(terminal)
