@@ -87,6 +87,7 @@ def test_ctrl_c_quits_the_shell_at_once_and_leaves_the_terminal_sane(tmp_path: P
     the conventional status 130, and the terminal echoes and edits lines again."""
     import fcntl
     import select
+    import signal
     import subprocess
     import sys
     import termios
@@ -99,6 +100,9 @@ def test_ctrl_c_quits_the_shell_at_once_and_leaves_the_terminal_sane(tmp_path: P
     def controlling_terminal() -> None:  # the pty is the child's terminal, so ^C is SIGINT
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.signal(
+            signal.SIGINT, signal.SIG_DFL
+        )  # as in a terminal, even if we run in the background
 
     shell = subprocess.Popen(
         [sys.executable, "-m", "bot", "shell"],

@@ -67,3 +67,14 @@ def test_render_highlights_marks_without_interpreting_markup() -> None:
         render(Reply(blocks=(Entry("[bold]x[/bold]", "find me here", marks=((0, 4),)),)))
     )
     assert "[bold]x[/bold]" in out.getvalue()
+
+
+async def test_subscribing_in_the_shell_promises_no_direct_messages(app: App) -> None:
+    """The shell is never published to, so /subscribe there says where digests really go."""
+    console, _ = shell(app)
+    reply = await console.handle("/subscribe pytorch")
+    assert reply is not None
+    said = " ".join(reply.plain_text().split())
+    assert "will come to you" not in said
+    assert "This shell gets no digests" in said
+    assert "Digests of new issues go to Telegram and Discord readers" in said

@@ -123,11 +123,22 @@ async def subscribe(ctx: Context, topic: str) -> Reply:
         )
     lines.extend(Paragraph(f"Skipped: {p}.", muted=True) for p in problems)
     if outcome.added:
-        lines.append(
-            Paragraph("New issues' matching items will come to you by direct message.", muted=True)
-        )
+        lines.append(_where_digests_go(ctx))
     tone = Tone.SUCCESS if outcome.added else (Tone.ERROR if outcome.refused else Tone.INFO)
     return Reply(blocks=tuple(lines), tone=tone, ephemeral=True)
+
+
+def _where_digests_go(ctx: Context) -> Paragraph:
+    """The promise a subscription makes, kept: a platform that only lives in this process (the
+    terminal shell) is never published to, so it must not be promised direct messages."""
+    if ctx.platform in ctx.services.publisher.local_platforms:
+        return Paragraph(
+            "This shell gets no digests: nothing is published to it. Digests of new issues go to "
+            "Telegram and Discord readers, by direct message. /preview shows what publishing "
+            "the latest issue would send.",
+            muted=True,
+        )
+    return Paragraph("New issues' matching items will come to you by direct message.", muted=True)
 
 
 @command(
