@@ -73,7 +73,10 @@ def _entry(entry: Entry) -> RenderableType:
             summary.stylize("bold yellow", start, end)
         lines.append(Padding(summary, (0, 0, 0, 2)))
     if entry.meta:
-        lines.append(Padding(Text(entry.meta, style="dim italic"), (0, 0, 0, 2)))
+        meta = Text(entry.meta, style="dim italic")
+        if entry.meta_url:
+            meta.append(f"  {entry.meta_url}", style=f"dim blue link {entry.meta_url}")
+        lines.append(Padding(meta, (0, 0, 0, 2)))
     return Group(*lines)
 
 

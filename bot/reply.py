@@ -55,7 +55,8 @@ class Entry:
     """One story: a (linked) title, its summary and a small line of context.
 
     ``marks`` are ``(start, end)`` character ranges of ``summary`` to emphasise, e.g. the words
-    a search matched.
+    a search matched. ``meta_url`` is a web page for the context line (the issue a search hit
+    appeared in), linked after it where the platform has links.
     """
 
     title: str
@@ -63,6 +64,7 @@ class Entry:
     url: str | None = None
     meta: str | None = None
     marks: tuple[tuple[int, int], ...] = ()
+    meta_url: str | None = None
 
 
 Block = Heading | Paragraph | Entry
@@ -136,7 +138,8 @@ class Reply:
                 if block.summary:
                     lines.append(f"  {block.summary}")
                 if block.meta:
-                    lines.append(f"  ({block.meta})")
+                    web = f" <{block.meta_url}>" if block.meta_url else ""
+                    lines.append(f"  ({block.meta}){web}")
         if self.footer:
             lines.append(self.footer)
         lines.extend(f"\n{follow.plain_text()}" for follow in self.then)

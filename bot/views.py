@@ -110,13 +110,15 @@ def search_reply(page: SearchPage, archive: Archive, *, command: str) -> Reply:
     )
     for hit in page.hits:
         item = hit.story.item
+        issue = archive.issue(hit.story.issue)
         blocks.append(
             Entry(
                 title=item.title,
                 url=item.url,
                 summary=hit.snippet,
-                meta=hit.story.where,
+                meta=_where_to_open(archive, hit.story),
                 marks=hit.marks,
+                meta_url=issue.source_url if issue else None,
             )
         )
     return Reply(
@@ -124,6 +126,19 @@ def search_reply(page: SearchPage, archive: Archive, *, command: str) -> Reply:
         blocks=tuple(blocks),
         more=Continuation(command, page.page + 1) if page.has_more else None,
     )
+
+
+def _where_to_open(archive: Archive, story: Story) -> str:
+    """Where a story appeared and the command that opens that section of that issue:
+    "Issue #202 · Mobile & Edge · /section mobile 202"."""
+    issue = archive.issue(story.issue)
+    if issue is None:
+        return story.where
+    names = [s.name for s in issue.sections]
+    if story.section not in names:
+        return story.where
+    short = archive.section_choices(issue)[names.index(story.section)]
+    return f"{story.where} · /section {short} {story.issue}"
 
 
 def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:

@@ -66,6 +66,9 @@ def test_publish_dry_run_then_publish_then_status(tmp_path: Path) -> None:
     second = run_cli("publish", cwd=tmp_path, env=env)
     assert second.returncode == 0
     assert "Nothing new to publish: the newest issue is #206" in second.stdout
+    assert "Name an issue" not in second.stdout  # naming #206 is refused: don't suggest it
+    again = run_cli("publish", "206", cwd=tmp_path, env=env)
+    assert again.returncode == 1 and "already published" in again.stdout
     missing = run_cli("publish", "999", cwd=tmp_path, env=env)
     assert missing.returncode == 1
     assert "There is no issue #999 in the archive (have: #202, #206)." in missing.stdout

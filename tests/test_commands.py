@@ -325,3 +325,34 @@ async def test_issues_lists_newest_first(
     reply = await say(registry, ctx(), "/issues")
     assert [e.title for e in reply.entries] == ["Issue #206", "Issue #202"]
     assert not isinstance(reply.blocks[0], Entry) or reply.blocks[0].title == "Issue #206"
+
+
+async def test_an_older_issue_hints_at_its_own_sections(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """/issue 202's hint opens #202's papers; following it shows #202, not the latest."""
+    older = await say(registry, ctx(), "/issue 202")
+    assert older.footer is not None and "/section papers 202;" in older.footer
+    followed = await say(registry, ctx(), "/section papers 202")
+    assert followed.title == "Papers & Publications — Issue #202"
+    latest = await say(registry, ctx(), "/latest")
+    assert latest.footer is not None and "/section papers;" in latest.footer
+
+
+async def test_search_results_say_how_to_open_their_section(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """Every hit's context line ends with the command that opens its section of its issue,
+    and that command shows the hit."""
+    reply = await say(registry, ctx(), "/search embedded machine learning")
+    assert reply.entries
+    for entry in reply.entries:
+        assert entry.meta is not None and " · /section " in entry.meta, entry.meta
+        command = entry.meta.rsplit(" · ", 1)[1]
+        opened = await say(registry, ctx(), command)
+        assert opened.tone is not Tone.ERROR, command
+        pages = [opened]
+        while (more := pages[-1].more) is not None:
+            pages.append(await registry.continue_(ctx(), more.command, more.page))
+        assert any(entry.title in [e.title for e in p.entries] for p in pages), command
+    assert any(e.meta == "Issue #202 · Mobile & Edge · /section mobile 202" for e in reply.entries)

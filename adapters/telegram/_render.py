@@ -71,7 +71,8 @@ def render_block(block: Block) -> str:
     if block.summary:
         lines.append(_marked(block.summary, block.marks))
     if block.meta:
-        lines.append(f"<i>{escape(block.meta)}</i>")
+        web = f' · <a href="{_attribute(block.meta_url)}">web</a>' if block.meta_url else ""
+        lines.append(f"<i>{escape(block.meta)}</i>{web}")
     return "\n".join(lines)
 
 
@@ -136,6 +137,8 @@ def _fit(block: Block, budget: int) -> Block:
         for name in ("summary", "meta"):
             if _measure(entry) > budget and getattr(entry, name):
                 entry = _shrink(entry, name, budget)
+        if _measure(entry) > budget and entry.meta_url:
+            entry = replace(entry, meta_url=None)
         if _measure(entry) > budget and entry.url:
             entry = replace(entry, url=None)
         return _shrink(entry, "title", budget) if _measure(entry) > budget else entry
