@@ -24,7 +24,7 @@ from bot.commands import ChatKind, Context
 from bot.delivery import Limits
 from bot.model import Target
 from bot.platform import AdapterServices
-from bot.reply import Continuation, Entry, Heading, Paragraph, Reply, Tone
+from bot.reply import Continuation, Entry, Heading, Paragraph, Quote, Reply, Tone
 
 __all__ = ["ConsoleAdapter", "render"]
 
@@ -41,6 +41,8 @@ def render(reply: Reply) -> RenderableType:
             parts.append(Text(f"\n{block.text}", style="bold underline"))
         elif isinstance(block, Paragraph):
             parts.append(Text(block.text, style="dim" if block.muted else ""))
+        elif isinstance(block, Quote):
+            parts.append(Padding(Text(block.text, style="italic"), (0, 0, 0, 2)))
         else:
             parts.append(_entry(block))
     if reply.more:

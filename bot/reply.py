@@ -1,7 +1,7 @@
 """What a command answers, independent of any platform, and how to cut it to a size budget.
 
-Handlers build a :class:`Reply` from blocks: headings, paragraphs and entries (a story: title,
-link, summary). Adapters render blocks to Telegram HTML, Discord embeds or the terminal, and use
+Handlers build a :class:`Reply` from blocks: headings, paragraphs, quotes (an issue's intro) and
+entries (a story: title, link, summary). Adapters render blocks to Telegram HTML, Discord embeds or the terminal, and use
 :func:`chunk` to split a long reply *between* blocks so no message exceeds the platform's limit
 and no entry is torn in half. Everything in a reply is plain text; adapters escape it.
 """
@@ -18,6 +18,7 @@ __all__ = [
     "Entry",
     "Heading",
     "Paragraph",
+    "Quote",
     "Reply",
     "Tone",
     "chunk",
@@ -67,7 +68,17 @@ class Entry:
     meta_url: str | None = None
 
 
-Block = Heading | Paragraph | Entry
+@dataclass(frozen=True)
+class Quote:
+    """A passage set apart from the rest, e.g. an issue's introduction; paragraphs separated by
+    a blank line. ``collapsed`` asks platforms that can to show its opening and let the reader
+    expand the rest (Telegram's expandable blockquote); others show it whole, set apart."""
+
+    text: str
+    collapsed: bool = True
+
+
+Block = Heading | Paragraph | Quote | Entry
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,7 @@ class Reply:
         for block in self.blocks:
             if isinstance(block, Heading):
                 lines.append(f"\n{block.text}")
-            elif isinstance(block, Paragraph):
+            elif isinstance(block, Paragraph | Quote):
                 lines.append(block.text)
             else:
                 lines.append(f"• {block.title}" + (f" <{block.url}>" if block.url else ""))

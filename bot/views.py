@@ -16,7 +16,18 @@ from typing import Any
 from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
 from bot.model import DeliveryStatus, Publication
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, Tone, plural, shorten
+from bot.reply import (
+    Block,
+    Continuation,
+    Entry,
+    Heading,
+    Paragraph,
+    Quote,
+    Reply,
+    Tone,
+    plural,
+    shorten,
+)
 
 __all__ = [
     "CHANNEL_FOOTER",
@@ -40,6 +51,7 @@ __all__ = [
 ISSUE_SUMMARY_CHARS = 280  # an issue overview trims paper abstracts; /section shows them whole
 DIGEST_SUMMARY_CHARS = 400
 HEADLINE_CHARS = 500  # recent issues have no subtitle; their intro's lead paragraph stands in
+INTRO_CHARS = 1500  # the intro's substance, collapsed where the platform can; rarely cut
 INLINE_PAGE_SIZE = 20  # Telegram shows at most 50 inline results per answer
 
 
@@ -59,9 +71,17 @@ def issue_title(issue: Issue) -> str:
 def issue_reply(
     issue: Issue, *, summary_limit: int = ISSUE_SUMMARY_CHARS, footer: str | None = None
 ) -> Reply:
-    """The whole issue: its headline, date and web link, then every section with its items
-    (long summaries trimmed)."""
-    blocks: list[Block] = [Paragraph(shorten(issue.headline, HEADLINE_CHARS))]
+    """The whole issue: its subtitle and the substance of its intro (collapsed where the
+    platform can), date and web link, then every section with its items (long summaries
+    trimmed)."""
+    blocks: list[Block] = []
+    if issue.subtitle:
+        blocks.append(Paragraph(shorten(issue.subtitle, HEADLINE_CHARS)))
+    intro = _intro(issue)
+    if intro:
+        blocks.append(Quote(intro))
+    elif not issue.subtitle:
+        blocks.append(Paragraph(shorten(issue.headline, HEADLINE_CHARS)))
     if issue.date:
         blocks.append(Paragraph(issue.date.strftime("%d %B %Y").lstrip("0"), muted=True))
     if issue.source_url:
@@ -72,6 +92,18 @@ def issue_reply(
     return Reply(
         title=issue_title(issue), url=issue.source_url, blocks=tuple(blocks), footer=footer
     )
+
+
+def _intro(issue: Issue) -> str:
+    """The intro's substance (no greeting, no sign-off), cut at a paragraph if it is long."""
+    kept: list[str] = []
+    size = 0
+    for paragraph in issue.intro_substance:
+        if kept and size + len(paragraph) > INTRO_CHARS:
+            break
+        kept.append(shorten(paragraph, INTRO_CHARS))
+        size += len(paragraph) + 2
+    return "\n\n".join(kept)
 
 
 def section_reply(

@@ -35,6 +35,7 @@ from bot.reply import (
     Continuation,
     Heading,
     Paragraph,
+    Quote,
     Reply,
     Tone,
     chunk,
@@ -145,6 +146,10 @@ def render_block(block: Block) -> str:
         return _title(block.text)
     if isinstance(block, Paragraph):
         return _italic(block.text) if block.muted else escape(block.text)
+    if isinstance(block, Quote):  # Discord can't collapse text: a quote in the description
+        return "\n".join(
+            f"> {escape(line)}" if line.strip() else "" for line in block.text.splitlines()
+        )
     title = escape(" ".join(block.title.split()) or "Untitled")
     target = _link_target(block.url) if block.url else None
     lines = [f"**[{title}]({target})**" if target else f"**{title}**"]
@@ -170,6 +175,13 @@ def _fit(block: Block, budget: int) -> Block:
             return render_block(Paragraph(text, block.muted))
 
         return Paragraph(_largest_fit(block.text, paragraph, budget), block.muted)
+    if isinstance(block, Quote):
+        quote = block
+
+        def quoted(text: str) -> str:
+            return render_block(replace(quote, text=text))
+
+        return replace(quote, text=_largest_fit(quote.text, quoted, budget))
     entry = block
     if len(render_block(replace(entry, summary="", marks=()))) + 1 > budget // 2:
         # A monstrous title, meta or URL: cut those to a quarter each, drop a huge link.
