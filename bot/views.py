@@ -129,14 +129,15 @@ def search_reply(page: SearchPage, archive: Archive, *, command: str) -> Reply:
         if page.page > 1:
             return Reply.text(f"No more results for “{page.query}”.")
         return Reply.error(
-            f"Nothing in the {len(archive.issues)} issues of the archive matches “{page.query}”.",
+            f"Nothing in the {plural(len(archive.issues), 'issue')} of the archive matches “{page.query}”.",
             hint="Try fewer or different words, or see /topics.",
         )
     blocks: list[Block] = []
     last = page.first + len(page.hits) - 1
     blocks.append(
         Paragraph(
-            f"Results {page.first}–{last}" + (", more available" if page.has_more else ""),
+            (f"Result {page.first:,}" if last == page.first else f"Results {page.first:,}–{last:,}")
+            + (", more available" if page.has_more else ""),
             muted=True,
         )
     )
@@ -270,7 +271,7 @@ def report_reply(payload: Mapping[str, Any]) -> Reply:
                 )
             )
     if payload.get("more"):
-        blocks.append(Paragraph(f"…and {payload['more']} more: see dlw-bot status.", muted=True))
+        blocks.append(Paragraph(f"…and {payload['more']:,} more: see dlw-bot status.", muted=True))
     tone = Tone.ERROR if unreachable else Tone.SUCCESS
     return Reply(
         title=str(payload.get("title", "Publication report")), blocks=tuple(blocks), tone=tone
@@ -281,7 +282,7 @@ def format_counts(counts: Mapping[str, Mapping[DeliveryStatus, int]]) -> str:
     """E.g. "telegram: 2 pending, 120 sent, 1 gone; discord: 14 sent"."""
     parts = []
     for platform, by_status in sorted(counts.items()):
-        shown = [f"{by_status[s]} {s.value}" for s in _STATUS_ORDER if by_status.get(s)]
+        shown = [f"{by_status[s]:,} {s.value}" for s in _STATUS_ORDER if by_status.get(s)]
         parts.append(f"{platform}: {', '.join(shown) or 'nothing'}")
     return "; ".join(parts) or "nothing queued"
 
@@ -350,7 +351,7 @@ def preview_reply(issue: Issue, plan_described: str, published: Publication | No
 def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
     """What operators are told when a content change can't be served."""
     lines = [str(e) for e in errors[:limit]]
-    more = f"\n\n…and {len(errors) - limit} more." if len(errors) > limit else ""
+    more = f"\n\n…and {len(errors) - limit:,} more." if len(errors) > limit else ""
     return Reply.text(
         "A content change was rejected; the bot keeps serving the previous archive until the "
         "file is fixed:\n\n" + "\n\n".join(lines) + more,

@@ -209,7 +209,7 @@ async def test_unsubscribe_one_and_all(
     reply = await say(registry, me, "/unsubscribe diffusion models")
     assert "“diffusion models” (keyword)" in reply.plain_text()
     reply = await say(registry, me, "/unsubscribe all")
-    assert reply.plain_text() == "Done: stopped all 1 subscription."
+    assert reply.plain_text() == "Done: stopped your only subscription."
     assert "don't follow any topics" in (await say(registry, me, "/subscriptions")).plain_text()
 
 
@@ -219,9 +219,12 @@ async def test_topics_lists_taxonomy_with_counts_and_marks_mine(
     me = ctx(user_id="3")
     await say(registry, me, "/subscribe jax")
     reply = await say(registry, me, "/topics")
-    assert 15 <= len(reply.entries) <= 25
-    jax = next(e for e in reply.entries if "JAX" in e.title)
-    assert jax.title == "✓ JAX" and jax.summary == "/subscribe jax" and jax.meta == "2 items"
+    lines = reply.plain_text().splitlines()
+    assert lines[0] == "22 topics"
+    topics = [line for line in lines if ": /subscribe " in line]
+    assert len(topics) == 22  # one line each, with its match count
+    assert "✓ JAX: /subscribe jax · 2 items" in topics
+    assert all(line.endswith((" item", " items")) for line in topics)
 
 
 async def test_weekly_needs_chat_admin_and_registers_threads(
@@ -356,3 +359,17 @@ async def test_search_results_say_how_to_open_their_section(
             pages.append(await registry.continue_(ctx(), more.command, more.page))
         assert any(entry.title in [e.title for e in p.entries] for p in pages), command
     assert any(e.meta == "Issue #202 · Mobile & Edge · /section mobile 202" for e in reply.entries)
+
+
+async def test_counts_read_naturally_and_are_formatted_one_way(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """ "Result 1", not "Results 1–1"; thousands separators on every number a reader sees."""
+    one = await say(registry, ctx(), "/search Mythic")
+    assert len(one.entries) == 1 and one.plain_text().splitlines()[1] == "Result 1"
+    long = await say(registry, ctx(), "/subscribe " + "x" * 5000)
+    assert "is 5,000 characters long; the limit is 1,000" in long.plain_text()
+    me = ctx(user_id="7")
+    await say(registry, me, "/subscribe jax, pytorch")
+    several = await say(registry, me, "/unsubscribe all")
+    assert several.plain_text() == "Done: stopped all 2 subscriptions."

@@ -38,7 +38,9 @@ def _as_subscription(ctx: Context, text: str) -> Subscription | str:
     if not keyword:
         return f"“{text[:40]}” has no letters or digits to match"
     if len(keyword) > MAX_KEYWORD_CHARS:
-        return f"“{text[:40]}…” is too long for a keyword (at most {MAX_KEYWORD_CHARS} characters)"
+        return (
+            f"“{text[:40]}…” is too long for a keyword (at most {MAX_KEYWORD_CHARS:,} characters)"
+        )
     if len(keyword) < 2:
         return f"“{keyword}” is too short to be a useful keyword"
     return Subscription(SubscriptionKind.KEYWORD, keyword)
@@ -52,18 +54,18 @@ def _as_subscription(ctx: Context, text: str) -> Subscription | str:
 async def topics(ctx: Context) -> Reply:
     archive = ctx.services.archive.archive
     mine = {s.value for s in await ctx.services.store.subscriptions(ctx.platform, ctx.user_id)}
-    entries = [
-        Entry(
-            title=("✓ " if t.id in mine else "") + t.label,
-            summary=f"/subscribe {t.id}",
-            meta=plural(len(archive.stories_for_topic(t.id)), "item"),
-        )
+    # One line per topic, so the whole taxonomy fits a screen; a paragraph per 20 lines so a
+    # long taxonomy splits between lines, not inside one.
+    lines = [
+        ("✓ " if t.id in mine else "")
+        + f"{t.label}: /subscribe {t.id} · {plural(len(archive.stories_for_topic(t.id)), 'item')}"
         for t in archive.taxonomy
     ]
+    runs = [Paragraph("\n".join(lines[i : i + 20])) for i in range(0, len(lines), 20)]
     return Reply(
-        title=f"{len(entries)} topics",
+        title=plural(len(lines), "topic"),
         blocks=(
-            *entries,
+            *runs,
             Paragraph("Not listed? /subscribe any keyword, e.g. /subscribe diffusion", muted=True),
         ),
     )
@@ -73,7 +75,7 @@ async def topics(ctx: Context) -> Reply:
     "subscribe",
     "Follow a topic or keyword",
     "Follow a topic (see /topics) or any keyword: when a new issue has matching items, you get "
-    f"them by direct message. Separate several with commas. Up to {MAX_SUBSCRIPTIONS} in all.",
+    f"them by direct message. Separate several with commas. Up to {MAX_SUBSCRIPTIONS:,} in all.",
     Param(
         "topic",
         "A topic (pytorch, nlp, …) or any keyword.",
@@ -117,8 +119,8 @@ async def subscribe(ctx: Context, topic: str) -> Reply:
     if outcome.refused:
         lines.append(
             Paragraph(
-                f"Not added: {', '.join(s.value for s in outcome.refused)} — you follow {outcome.total}, "
-                f"the limit is {MAX_SUBSCRIPTIONS}. /unsubscribe something first.",
+                f"Not added: {', '.join(s.value for s in outcome.refused)} — you follow {outcome.total:,}, "
+                f"the limit is {MAX_SUBSCRIPTIONS:,}. /unsubscribe something first.",
             )
         )
     lines.extend(Paragraph(f"Skipped: {p}.", muted=True) for p in problems)
@@ -161,7 +163,9 @@ async def unsubscribe(ctx: Context, topic: str) -> Reply:
         if not removed:
             return Reply.text("You weren't following anything.", ephemeral=True)
         return Reply.text(
-            f"Done: stopped all {plural(removed, 'subscription')}.",
+            "Done: stopped your only subscription."
+            if removed == 1
+            else f"Done: stopped all {plural(removed, 'subscription')}.",
             tone=Tone.SUCCESS,
             ephemeral=True,
         )
@@ -205,7 +209,7 @@ async def subscriptions(ctx: Context) -> Reply:
         for s in subs
     ]
     return Reply(
-        title=f"You follow {plural(len(subs), 'topic')} ({MAX_SUBSCRIPTIONS} at most)",
+        title=f"You follow {plural(len(subs), 'topic')} ({MAX_SUBSCRIPTIONS:,} at most)",
         blocks=(
             *entries,
             Paragraph("Stop one with /unsubscribe NAME, or /unsubscribe all.", muted=True),
