@@ -30,11 +30,11 @@ from bot.reply import (
 )
 
 __all__ = [
-    "CHANNEL_FOOTER",
     "DIGEST_SUMMARY_CHARS",
     "INLINE_PAGE_SIZE",
     "ISSUE_SUMMARY_CHARS",
     "EntryPage",
+    "channel_footer",
     "channel_reply",
     "content_rejected_reply",
     "digest_reply",
@@ -237,10 +237,20 @@ def _story_entry(story: Story) -> Entry:
 
 # -- publishing: channel posts, reports, previews, status -------------------------------------
 
-CHANNEL_FOOTER = (
-    "Deep Learning Weekly bot: /section papers for one section, /search anything, "
-    "/subscribe a topic to get its stories by direct message."
-)
+
+def channel_footer(issue: Issue) -> str:
+    """The footer of a channel post. The /section hint names the issue: the post stays in the
+    channel after newer issues, when a bare /section would open the newest one's."""
+    if any(s.name == "Papers & Publications" for s in issue.sections):
+        again = f"/section papers {issue.number} for one section"
+    else:
+        again = f"/issue {issue.number} to read it again"
+    return (
+        f"Deep Learning Weekly bot: {again}, /search anything, /subscribe a topic to get its "
+        "stories by direct message."
+    )
+
+
 _STATUS_ORDER = (
     DeliveryStatus.PENDING,
     DeliveryStatus.CLAIMED,
@@ -252,7 +262,7 @@ _STATUS_ORDER = (
 
 def channel_reply(issue: Issue) -> Reply:
     """What a registered channel receives for ``issue``."""
-    return issue_reply(issue, footer=CHANNEL_FOOTER)
+    return issue_reply(issue, footer=channel_footer(issue))
 
 
 def report_reply(payload: Mapping[str, Any]) -> Reply:

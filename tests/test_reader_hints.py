@@ -8,7 +8,7 @@ from adapters.discord import render_embeds
 from adapters.telegram import render_html
 from bot.archive import Archive
 from bot.content.loader import check_content
-from bot.views import search_reply
+from bot.views import channel_reply, search_reply
 from tests.fakes.telegram import parse_html
 
 WEB = "https://www.deeplearningweekly.com/p/deep-learning-weekly-issue-202"
@@ -42,3 +42,14 @@ def test_a_search_hit_links_the_issue_it_appeared_in(content_dir: Path) -> None:
     assert links.count(WEB) == len(from_202)
     descriptions = "".join(e.description or "" for m in render_embeds(reply) for e in m.embeds)
     assert descriptions.count(f"· [web]({WEB})") == len(from_202)
+
+
+def test_a_channel_post_s_hint_opens_that_issue_even_after_newer_ones(content_dir: Path) -> None:
+    archive = _archive_with_web_page(content_dir)
+    try:
+        older = archive.issue(202)
+        assert older is not None and archive.latest() is not older
+        footer = channel_reply(older).footer
+    finally:
+        archive.close()
+    assert footer is not None and "/section papers 202 for one section" in footer
