@@ -146,13 +146,15 @@ class ConsoleAdapter:
         self.console.print(
             Text("dlw-bot shell — type /help for commands, 'quit' to leave.", style="bold cyan")
         )
-        with _terminal_restored(), _logs_beside_the_prompt(PROMPT):
-            await self._loop()
+        # Commands piped in (a script) get the replies alone, without a prompt before each.
+        prompt = PROMPT if sys.stdin.isatty() else ""
+        with _terminal_restored(), _logs_beside_the_prompt(prompt):
+            await self._loop(prompt)
 
-    async def _loop(self) -> None:
+    async def _loop(self, prompt: str) -> None:
         while True:
             try:
-                line = await _read_line(PROMPT)
+                line = await _read_line(prompt)
             except (EOFError, KeyboardInterrupt):
                 self.console.print()
                 return

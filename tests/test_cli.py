@@ -24,6 +24,7 @@ def test_no_token_starts_the_shell_after_explaining(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "DLW_TELEGRAM_TOKEN" in result.stderr and "DLW_DISCORD_TOKEN" in result.stderr
     assert "Deep Learning Weekly: Issue #206" in result.stdout
+    assert "dlw> " not in result.stdout  # commands piped in: no prompt in the output
 
 
 def test_broken_content_at_start_is_reported(tmp_path: Path, content_dir: Path) -> None:
