@@ -3,29 +3,37 @@
 ``dlw-bot shell`` is for trying the bot, writing content and scripting (``-c "/latest"``). The
 reader is user ``console`` in a private chat; they are the operator of their own local bot.
 Replies are rendered with rich: titles bold, links clickable where the terminal allows,
-search matches highlighted.
+search matches highlighted. When the output is not a terminal (``-c … > file``, a pipe) or with
+``--plain`` they are plain text instead: no box drawing, no colour, no wrapping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 from bot.commands import ChatKind, Context
 from bot.delivery import Limits
 from bot.model import Target
 from bot.platform import AdapterServices
-from bot.reply import Continuation, Entry, Heading, Paragraph, Reply, Tone
+from bot.reply import Continuation, Entry, Heading, Paragraph, Quote, Reply, Tone
 
-__all__ = ["ConsoleAdapter", "render"]
+__all__ = ["ConsoleAdapter", "render", "show"]
 
 PLATFORM = "console"
+PROMPT = "dlw> "
 USER = "console"
 _BORDER = {Tone.INFO: "cyan", Tone.SUCCESS: "green", Tone.ERROR: "red"}
 
@@ -38,6 +46,8 @@ def render(reply: Reply) -> RenderableType:
             parts.append(Text(f"\n{block.text}", style="bold underline"))
         elif isinstance(block, Paragraph):
             parts.append(Text(block.text, style="dim" if block.muted else ""))
+        elif isinstance(block, Quote):
+            parts.append(Padding(Text(block.text, style="italic"), (0, 0, 0, 2)))
         else:
             parts.append(_entry(block))
     if reply.more:
@@ -59,8 +69,21 @@ def render(reply: Reply) -> RenderableType:
     return Group(panel, *(render(follow) for follow in reply.then))
 
 
+def show(console: Console, reply: Reply, *, plain: bool = False) -> None:
+    """Print ``reply``: rendered with rich, or as plain text for scripts and files."""
+    if not plain:
+        console.print(render(reply), soft_wrap=False)
+        return
+    text = reply.plain_text()
+    if reply.more:
+        text += "\n(type 'more' for the next page)"
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _entry(entry: Entry) -> RenderableType:
-    title = Text("• ") + Text(entry.title, style=f"bold link {entry.url}" if entry.url else "bold")
+    """A bullet, and beside it (so that wrapped lines keep the indent) the title, summary and
+    context line."""
+    title = Text(entry.title, style=f"bold link {entry.url}" if entry.url else "bold")
     if entry.url:
         title.append(f"  {entry.url}", style="dim blue")
     lines: list[RenderableType] = [title]
@@ -68,10 +91,17 @@ def _entry(entry: Entry) -> RenderableType:
         summary = Text(entry.summary)
         for start, end in entry.marks:
             summary.stylize("bold yellow", start, end)
-        lines.append(Padding(summary, (0, 0, 0, 2)))
+        lines.append(summary)
     if entry.meta:
-        lines.append(Padding(Text(entry.meta, style="dim italic"), (0, 0, 0, 2)))
-    return Group(*lines)
+        meta = Text(entry.meta, style="dim italic")
+        if entry.meta_url:
+            meta.append(f"  {entry.meta_url}", style=f"dim blue link {entry.meta_url}")
+        lines.append(meta)
+    grid = Table.grid()
+    grid.add_column(width=2, no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_row(Text("•"), Group(*lines))
+    return grid
 
 
 @dataclass
@@ -82,6 +112,7 @@ class ConsoleAdapter:
     console: Console = field(default_factory=Console)
     platform: str = PLATFORM
     limits: Limits = field(default_factory=lambda: Limits(messages_per_second=1000))
+    plain: bool = False  # plain text rather than rich panels (output to a file or a pipe)
     _more: Continuation | None = None
 
     def context(self) -> Context:
@@ -105,7 +136,7 @@ class ConsoleAdapter:
         """``dlw-bot shell -c LINE``: print the reply; exit status 1 if it was an error."""
         reply = await self.handle(line)
         if reply is not None:
-            self.console.print(render(reply))
+            show(self.console, reply, plain=self.plain)
         return 1 if reply is not None and reply.tone is Tone.ERROR else 0
 
     async def interact(self) -> None:
@@ -115,19 +146,28 @@ class ConsoleAdapter:
         self.console.print(
             Text("dlw-bot shell — type /help for commands, 'quit' to leave.", style="bold cyan")
         )
+        # Commands piped in (a script) get the replies alone, without a prompt before each.
+        prompt = PROMPT if sys.stdin.isatty() else ""
+        with _terminal_restored(), _logs_beside_the_prompt(prompt):
+            await self._loop(prompt)
+
+    async def _loop(self, prompt: str) -> None:
         while True:
             try:
-                line = await asyncio.to_thread(input, "dlw> ")
+                line = await _read_line(prompt)
             except (EOFError, KeyboardInterrupt):
                 self.console.print()
                 return
+            except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then exits 130
+                self.console.print()
+                raise
             if line.strip().casefold() in {"quit", "exit", "/quit", "/exit"}:
                 return
             if not line.strip():
                 continue
             reply = await self.handle(line)
             if reply is not None:
-                self.console.print(render(reply))
+                show(self.console, reply, plain=self.plain)
 
     # -- Adapter protocol: weekly posts delivered to the terminal --------------------------
 
@@ -139,8 +179,116 @@ class ConsoleAdapter:
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         self.console.print(Text(f"→ {target}", style="dim"))
-        self.console.print(render(reply))
+        show(self.console, reply, plain=self.plain)
         return [f"console-{id(reply)}"]
+
+
+_reading = threading.Event()  # set while the prompt waits for a line
+
+
+class _PromptSafeHandler(logging.Handler):
+    """Writes a log record on a line of its own while the prompt is shown: the prompt line is
+    cleared, the record written, and the prompt redrawn with what the reader had typed."""
+
+    def __init__(self, inner: logging.StreamHandler[TextIO], prompt: str) -> None:
+        super().__init__(inner.level)
+        self.inner, self.prompt = inner, prompt
+        self.setFormatter(inner.formatter)
+        for log_filter in inner.filters:
+            self.addFilter(log_filter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _reading.is_set():
+            self.inner.emit(record)
+            return
+        try:
+            message = self.format(record)
+            typed = ""
+            with contextlib.suppress(ImportError):
+                import readline
+
+                typed = readline.get_line_buffer()
+            stream = self.inner.stream
+            stream.write(f"\r\x1b[K{message}\n{self.prompt}{typed}")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logs_beside_the_prompt(prompt: str) -> Iterator[None]:
+    """While the shell runs on a terminal, log records (a rejected content reload, say) go on
+    their own lines instead of after the prompt and the reader's half-typed command."""
+    root = logging.getLogger()
+    swapped = [
+        (handler, _PromptSafeHandler(handler, prompt))
+        for handler in root.handlers
+        if type(handler) is logging.StreamHandler and handler.stream.isatty()
+    ]
+    for inner, safe in swapped:
+        root.removeHandler(inner)
+        root.addHandler(safe)
+    try:
+        yield
+    finally:
+        for inner, safe in swapped:
+            root.removeHandler(safe)
+            root.addHandler(inner)
+
+
+async def _read_line(prompt: str) -> str:
+    """``input(prompt)`` without holding up the loop *or* the exit.
+
+    The line is read in a daemon thread rather than the loop's executor: on Ctrl-C asyncio
+    cancels the shell, and ``asyncio.run`` would otherwise wait for that executor thread, which
+    stays blocked in ``input`` until Enter.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(line or "")
+
+    def read() -> None:
+        _reading.set()
+        try:
+            line, error = input(prompt), None
+        except BaseException as exc:  # EOFError, KeyboardInterrupt: the caller decides
+            line, error = None, exc
+        finally:
+            _reading.clear()
+        with contextlib.suppress(RuntimeError):  # the loop closed while we waited
+            loop.call_soon_threadsafe(settle, line, error)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await future
+
+
+@contextlib.contextmanager
+def _terminal_restored() -> Iterator[None]:
+    """Put the terminal back as we found it when the shell ends, however it ends: line editing
+    leaves it without echo while a read is pending, and Ctrl-C ends the shell mid-read."""
+    try:
+        import termios
+    except ImportError:  # not POSIX: the shell leaves the terminal alone
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):  # not a terminal: a pipe, a file
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _enable_completion(words: list[str]) -> None:

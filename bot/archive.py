@@ -241,7 +241,7 @@ class Archive:
             raise QueryError("Tell me what to look for, e.g. /search federated learning")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(
-                f"That search is {len(query):,} characters long; please keep it under {MAX_QUERY_CHARS}."
+                f"That search is {len(query):,} characters long; please keep it under {MAX_QUERY_CHARS:,}."
             )
         match = fts_query(query, prefix_last=as_you_type)
         if match is None:

@@ -131,7 +131,10 @@ def _load(model: type[_S]) -> _S:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dlw-bot", description="Deep Learning Weekly on Discord and Telegram."
+        prog="dlw-bot",
+        description="Deep Learning Weekly on Discord and Telegram.",
+        epilog="`python -m bot` is the same command; run it with the Python of the virtual "
+        "environment dlw-bot is installed in (e.g. .venv/bin/python -m bot).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser(
@@ -140,6 +143,11 @@ def _parser() -> argparse.ArgumentParser:
     shell = sub.add_parser("shell", help="the bot in your terminal")
     shell.add_argument(
         "-c", dest="line", metavar="LINE", help='run one command and exit, e.g. -c "/latest"'
+    )
+    shell.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain text, no boxes or colour (the default when output is not a terminal)",
     )
     validate = sub.add_parser("validate", help="check a content directory")
     validate.add_argument(
@@ -206,7 +214,7 @@ def _setup_logging(level: str, *, quiet: bool) -> None:
 
 def _run(settings: Settings, platforms: Platforms) -> int:
     if not platforms.configured:
-        Console(stderr=True).print(
+        Console(stderr=True, soft_wrap=True).print(
             "[bold]No platform configured[/bold], so here is the console shell.\n"
             "To serve Telegram set [cyan]DLW_TELEGRAM_TOKEN[/cyan] (from @BotFather); for Discord set "
             "[cyan]DLW_DISCORD_TOKEN[/cyan]. See the README's configuration table.\n"
@@ -242,7 +250,8 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import ConsoleAdapter
 
     async def shell(app: App) -> int:
-        console = ConsoleAdapter(app.adapter_services)
+        plain = bool(getattr(args, "plain", False)) or not sys.stdout.isatty()
+        console = ConsoleAdapter(app.adapter_services, plain=plain)
         if args.line is not None:
             return await console.run_once(args.line)
         if sys.stdin.isatty():
@@ -259,11 +268,12 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     """Write the publication into the store; the running bot's dispatchers send it (they poll
     the outbox, so this works from another process or machine sharing the database)."""
-    from adapters.console import render
+    from adapters.console import show
     from bot.model import DeliveryKind
     from bot.publishing import PublishResult
 
-    console = Console()
+    console = Console(soft_wrap=True)  # the terminal wraps messages: no trailing spaces
+    plain = not sys.stdout.isatty()
 
     async def publish(app: App) -> int:
         if not args.dry_run:
@@ -293,11 +303,14 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
             if sample is None:
                 continue
             console.print(f"\n[bold]Sample {kind.value}[/bold] → {sample.target}")
-            console.print(render(app.publisher.render_planned(issue.number, kind, sample.payload)))
+            planned = app.publisher.render_planned(issue.number, kind, sample.payload)
+            show(console, planned, plain=plain)
         if plan.sample(DeliveryKind.CHANNEL) is None:
             console.print("\n[bold]A channel post would look like this[/bold] (none registered):")
-            console.print(
-                render(app.publisher.render_planned(issue.number, DeliveryKind.CHANNEL, {}))
+            show(
+                console,
+                app.publisher.render_planned(issue.number, DeliveryKind.CHANNEL, {}),
+                plain=plain,
             )
         console.print("\nNothing was written.", style="dim")
         return 0
@@ -306,7 +319,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.console import render
+    from adapters.console import show
     from bot.publishing import publishing_status
     from bot.store import SQLiteStore
 
@@ -316,7 +329,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
         finally:
             await store.close()
-        Console().print(render(reply))
+        show(Console(), reply, plain=not sys.stdout.isatty())
         return 0
 
     return asyncio.run(go())
@@ -344,7 +357,7 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
     for skipped in content.skipped:
         print(f"{skipped} (skipped)", file=sys.stderr)
     print(
-        f"{directory}: OK — {len(content.issues)} issues, {archive.item_count} items, {len(content.taxonomy)} topics."
+        f"{directory}: OK — {plural(len(content.issues), 'issue')}, {plural(archive.item_count, 'item')}, {plural(len(content.taxonomy), 'topic')}."
     )
     archive.close()
     return 0

@@ -1,7 +1,7 @@
 """What a command answers, independent of any platform, and how to cut it to a size budget.
 
-Handlers build a :class:`Reply` from blocks: headings, paragraphs and entries (a story: title,
-link, summary). Adapters render blocks to Telegram HTML, Discord embeds or the terminal, and use
+Handlers build a :class:`Reply` from blocks: headings, paragraphs, quotes (an issue's intro) and
+entries (a story: title, link, summary). Adapters render blocks to Telegram HTML, Discord embeds or the terminal, and use
 :func:`chunk` to split a long reply *between* blocks so no message exceeds the platform's limit
 and no entry is torn in half. Everything in a reply is plain text; adapters escape it.
 """
@@ -18,6 +18,7 @@ __all__ = [
     "Entry",
     "Heading",
     "Paragraph",
+    "Quote",
     "Reply",
     "Tone",
     "chunk",
@@ -55,7 +56,8 @@ class Entry:
     """One story: a (linked) title, its summary and a small line of context.
 
     ``marks`` are ``(start, end)`` character ranges of ``summary`` to emphasise, e.g. the words
-    a search matched.
+    a search matched. ``meta_url`` is a web page for the context line (the issue a search hit
+    appeared in), linked after it where the platform has links.
     """
 
     title: str
@@ -63,9 +65,20 @@ class Entry:
     url: str | None = None
     meta: str | None = None
     marks: tuple[tuple[int, int], ...] = ()
+    meta_url: str | None = None
 
 
-Block = Heading | Paragraph | Entry
+@dataclass(frozen=True)
+class Quote:
+    """A passage set apart from the rest, e.g. an issue's introduction; paragraphs separated by
+    a blank line. ``collapsed`` asks platforms that can to show its opening and let the reader
+    expand the rest (Telegram's expandable blockquote); others show it whole, set apart."""
+
+    text: str
+    collapsed: bool = True
+
+
+Block = Heading | Paragraph | Quote | Entry
 
 
 @dataclass(frozen=True)
@@ -129,14 +142,15 @@ class Reply:
         for block in self.blocks:
             if isinstance(block, Heading):
                 lines.append(f"\n{block.text}")
-            elif isinstance(block, Paragraph):
+            elif isinstance(block, Paragraph | Quote):
                 lines.append(block.text)
             else:
                 lines.append(f"• {block.title}" + (f" <{block.url}>" if block.url else ""))
                 if block.summary:
                     lines.append(f"  {block.summary}")
                 if block.meta:
-                    lines.append(f"  ({block.meta})")
+                    web = f" <{block.meta_url}>" if block.meta_url else ""
+                    lines.append(f"  ({block.meta}){web}")
         if self.footer:
             lines.append(self.footer)
         lines.extend(f"\n{follow.plain_text()}" for follow in self.then)

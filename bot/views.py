@@ -16,14 +16,25 @@ from typing import Any
 from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
 from bot.model import DeliveryStatus, Publication
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, Tone, plural, shorten
+from bot.reply import (
+    Block,
+    Continuation,
+    Entry,
+    Heading,
+    Paragraph,
+    Quote,
+    Reply,
+    Tone,
+    plural,
+    shorten,
+)
 
 __all__ = [
-    "CHANNEL_FOOTER",
     "DIGEST_SUMMARY_CHARS",
     "INLINE_PAGE_SIZE",
     "ISSUE_SUMMARY_CHARS",
     "EntryPage",
+    "channel_footer",
     "channel_reply",
     "content_rejected_reply",
     "digest_reply",
@@ -40,6 +51,7 @@ __all__ = [
 ISSUE_SUMMARY_CHARS = 280  # an issue overview trims paper abstracts; /section shows them whole
 DIGEST_SUMMARY_CHARS = 400
 HEADLINE_CHARS = 500  # recent issues have no subtitle; their intro's lead paragraph stands in
+INTRO_CHARS = 1500  # the intro's substance, collapsed where the platform can; rarely cut
 INLINE_PAGE_SIZE = 20  # Telegram shows at most 50 inline results per answer
 
 
@@ -59,9 +71,17 @@ def issue_title(issue: Issue) -> str:
 def issue_reply(
     issue: Issue, *, summary_limit: int = ISSUE_SUMMARY_CHARS, footer: str | None = None
 ) -> Reply:
-    """The whole issue: its headline, date and web link, then every section with its items
-    (long summaries trimmed)."""
-    blocks: list[Block] = [Paragraph(shorten(issue.headline, HEADLINE_CHARS))]
+    """The whole issue: its subtitle and the substance of its intro (collapsed where the
+    platform can), date and web link, then every section with its items (long summaries
+    trimmed)."""
+    blocks: list[Block] = []
+    if issue.subtitle:
+        blocks.append(Paragraph(shorten(issue.subtitle, HEADLINE_CHARS)))
+    intro = _intro(issue)
+    if intro:
+        blocks.append(Quote(intro))
+    elif not issue.subtitle:
+        blocks.append(Paragraph(shorten(issue.headline, HEADLINE_CHARS)))
     if issue.date:
         blocks.append(Paragraph(issue.date.strftime("%d %B %Y").lstrip("0"), muted=True))
     if issue.source_url:
@@ -72,6 +92,18 @@ def issue_reply(
     return Reply(
         title=issue_title(issue), url=issue.source_url, blocks=tuple(blocks), footer=footer
     )
+
+
+def _intro(issue: Issue) -> str:
+    """The intro's substance (no greeting, no sign-off), cut at a paragraph if it is long."""
+    kept: list[str] = []
+    size = 0
+    for paragraph in issue.intro_substance:
+        if kept and size + len(paragraph) > INTRO_CHARS:
+            break
+        kept.append(shorten(paragraph, INTRO_CHARS))
+        size += len(paragraph) + 2
+    return "\n\n".join(kept)
 
 
 def section_reply(
@@ -97,26 +129,29 @@ def search_reply(page: SearchPage, archive: Archive, *, command: str) -> Reply:
         if page.page > 1:
             return Reply.text(f"No more results for “{page.query}”.")
         return Reply.error(
-            f"Nothing in the {len(archive.issues)} issues of the archive matches “{page.query}”.",
+            f"Nothing in the {plural(len(archive.issues), 'issue')} of the archive matches “{page.query}”.",
             hint="Try fewer or different words, or see /topics.",
         )
     blocks: list[Block] = []
     last = page.first + len(page.hits) - 1
     blocks.append(
         Paragraph(
-            f"Results {page.first}–{last}" + (", more available" if page.has_more else ""),
+            (f"Result {page.first:,}" if last == page.first else f"Results {page.first:,}–{last:,}")
+            + (", more available" if page.has_more else ""),
             muted=True,
         )
     )
     for hit in page.hits:
         item = hit.story.item
+        issue = archive.issue(hit.story.issue)
         blocks.append(
             Entry(
                 title=item.title,
                 url=item.url,
                 summary=hit.snippet,
-                meta=hit.story.where,
+                meta=_where_to_open(archive, hit.story),
                 marks=hit.marks,
+                meta_url=issue.source_url if issue else None,
             )
         )
     return Reply(
@@ -124,6 +159,19 @@ def search_reply(page: SearchPage, archive: Archive, *, command: str) -> Reply:
         blocks=tuple(blocks),
         more=Continuation(command, page.page + 1) if page.has_more else None,
     )
+
+
+def _where_to_open(archive: Archive, story: Story) -> str:
+    """Where a story appeared and the command that opens that section of that issue:
+    "Issue #202 · Mobile & Edge · /section mobile 202"."""
+    issue = archive.issue(story.issue)
+    if issue is None:
+        return story.where
+    names = [s.name for s in issue.sections]
+    if story.section not in names:
+        return story.where
+    short = archive.section_choices(issue)[names.index(story.section)]
+    return f"{story.where} · /section {short} {story.issue}"
 
 
 def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:
@@ -189,10 +237,20 @@ def _story_entry(story: Story) -> Entry:
 
 # -- publishing: channel posts, reports, previews, status -------------------------------------
 
-CHANNEL_FOOTER = (
-    "Deep Learning Weekly bot: /section papers for one section, /search anything, "
-    "/subscribe a topic to get its stories by direct message."
-)
+
+def channel_footer(issue: Issue) -> str:
+    """The footer of a channel post. The /section hint names the issue: the post stays in the
+    channel after newer issues, when a bare /section would open the newest one's."""
+    if any(s.name == "Papers & Publications" for s in issue.sections):
+        again = f"/section papers {issue.number} for one section"
+    else:
+        again = f"/issue {issue.number} to read it again"
+    return (
+        f"Deep Learning Weekly bot: {again}, /search anything, /subscribe a topic to get its "
+        "stories by direct message."
+    )
+
+
 _STATUS_ORDER = (
     DeliveryStatus.PENDING,
     DeliveryStatus.CLAIMED,
@@ -204,7 +262,7 @@ _STATUS_ORDER = (
 
 def channel_reply(issue: Issue) -> Reply:
     """What a registered channel receives for ``issue``."""
-    return issue_reply(issue, footer=CHANNEL_FOOTER)
+    return issue_reply(issue, footer=channel_footer(issue))
 
 
 def report_reply(payload: Mapping[str, Any]) -> Reply:
@@ -223,7 +281,7 @@ def report_reply(payload: Mapping[str, Any]) -> Reply:
                 )
             )
     if payload.get("more"):
-        blocks.append(Paragraph(f"…and {payload['more']} more: see dlw-bot status.", muted=True))
+        blocks.append(Paragraph(f"…and {payload['more']:,} more: see dlw-bot status.", muted=True))
     tone = Tone.ERROR if unreachable else Tone.SUCCESS
     return Reply(
         title=str(payload.get("title", "Publication report")), blocks=tuple(blocks), tone=tone
@@ -234,7 +292,7 @@ def format_counts(counts: Mapping[str, Mapping[DeliveryStatus, int]]) -> str:
     """E.g. "telegram: 2 pending, 120 sent, 1 gone; discord: 14 sent"."""
     parts = []
     for platform, by_status in sorted(counts.items()):
-        shown = [f"{by_status[s]} {s.value}" for s in _STATUS_ORDER if by_status.get(s)]
+        shown = [f"{by_status[s]:,} {s.value}" for s in _STATUS_ORDER if by_status.get(s)]
         parts.append(f"{platform}: {', '.join(shown) or 'nothing'}")
     return "; ".join(parts) or "nothing queued"
 
@@ -303,7 +361,7 @@ def preview_reply(issue: Issue, plan_described: str, published: Publication | No
 def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
     """What operators are told when a content change can't be served."""
     lines = [str(e) for e in errors[:limit]]
-    more = f"\n\n…and {len(errors) - limit} more." if len(errors) > limit else ""
+    more = f"\n\n…and {len(errors) - limit:,} more." if len(errors) > limit else ""
     return Reply.text(
         "A content change was rejected; the bot keeps serving the previous archive until the "
         "file is fixed:\n\n" + "\n\n".join(lines) + more,

@@ -41,9 +41,6 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m bot ARGS`` as an operator runs it: in ``cwd``, with no ``DLW_*`` settings
     but ``env``'s, this checkout importable from anywhere."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
-    environment["PYTHONPATH"] = str(REPO)
-    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -51,5 +48,69 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=60,
-        env=environment,
+        env=cli_environment(env or {}),
     )
+
+
+def cli_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment of ``run_cli``: no ``DLW_*`` settings but ``env``'s, this checkout
+    importable from anywhere."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DLW_")}
+    environment["PYTHONPATH"] = str(REPO)
+    environment.update(env)
+    return environment
+
+
+class TerminalShell:
+    """``python -m bot shell`` on a pseudo-terminal of its own, as a reader runs it: the
+    terminal is its controlling terminal, so Ctrl-C typed there is SIGINT."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.cwd, self.env = cwd, env or {}
+
+    def __enter__(self) -> TerminalShell:
+        import fcntl
+        import signal
+        import termios
+
+        self.master, self.terminal = os.openpty()
+        self.output = b""
+
+        def controlling_terminal() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # even when the tests run in background
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "shell"],
+            stdin=self.terminal,
+            stdout=self.terminal,
+            stderr=self.terminal,
+            cwd=self.cwd,
+            env=cli_environment(self.env),
+            preexec_fn=controlling_terminal,
+        )
+        return self
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def read_until(self, wanted: bytes, *, since: int = 0, timeout: float = 30.0) -> bytes:
+        """All the shell has written, once ``wanted`` is in it past offset ``since`` (an
+        AssertionError after ``timeout``)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while wanted not in self.output[since:] and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.5)[0]:
+                self.output += os.read(self.master, 4096)
+        assert wanted in self.output[since:], self.output.decode(errors="replace")
+        return self.output
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+        os.close(self.terminal)

@@ -209,7 +209,7 @@ async def test_unsubscribe_one_and_all(
     reply = await say(registry, me, "/unsubscribe diffusion models")
     assert "“diffusion models” (keyword)" in reply.plain_text()
     reply = await say(registry, me, "/unsubscribe all")
-    assert reply.plain_text() == "Done: stopped all 1 subscription."
+    assert reply.plain_text() == "Done: stopped your only subscription."
     assert "don't follow any topics" in (await say(registry, me, "/subscriptions")).plain_text()
 
 
@@ -219,9 +219,12 @@ async def test_topics_lists_taxonomy_with_counts_and_marks_mine(
     me = ctx(user_id="3")
     await say(registry, me, "/subscribe jax")
     reply = await say(registry, me, "/topics")
-    assert 15 <= len(reply.entries) <= 25
-    jax = next(e for e in reply.entries if "JAX" in e.title)
-    assert jax.title == "✓ JAX" and jax.summary == "/subscribe jax" and jax.meta == "2 items"
+    lines = reply.plain_text().splitlines()
+    assert lines[0] == "22 topics"
+    topics = [line for line in lines if ": /subscribe " in line]
+    assert len(topics) == 22  # one line each, with its match count
+    assert "✓ JAX: /subscribe jax · 2 items" in topics
+    assert all(line.endswith((" item", " items")) for line in topics)
 
 
 async def test_weekly_needs_chat_admin_and_registers_threads(
@@ -325,3 +328,48 @@ async def test_issues_lists_newest_first(
     reply = await say(registry, ctx(), "/issues")
     assert [e.title for e in reply.entries] == ["Issue #206", "Issue #202"]
     assert not isinstance(reply.blocks[0], Entry) or reply.blocks[0].title == "Issue #206"
+
+
+async def test_an_older_issue_hints_at_its_own_sections(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """/issue 202's hint opens #202's papers; following it shows #202, not the latest."""
+    older = await say(registry, ctx(), "/issue 202")
+    assert older.footer is not None and "/section papers 202;" in older.footer
+    followed = await say(registry, ctx(), "/section papers 202")
+    assert followed.title == "Papers & Publications — Issue #202"
+    latest = await say(registry, ctx(), "/latest")
+    assert latest.footer is not None and "/section papers;" in latest.footer
+
+
+async def test_search_results_say_how_to_open_their_section(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """Every hit's context line ends with the command that opens its section of its issue,
+    and that command shows the hit."""
+    reply = await say(registry, ctx(), "/search embedded machine learning")
+    assert reply.entries
+    for entry in reply.entries:
+        assert entry.meta is not None and " · /section " in entry.meta, entry.meta
+        command = entry.meta.rsplit(" · ", 1)[1]
+        opened = await say(registry, ctx(), command)
+        assert opened.tone is not Tone.ERROR, command
+        pages = [opened]
+        while (more := pages[-1].more) is not None:
+            pages.append(await registry.continue_(ctx(), more.command, more.page))
+        assert any(entry.title in [e.title for e in p.entries] for p in pages), command
+    assert any(e.meta == "Issue #202 · Mobile & Edge · /section mobile 202" for e in reply.entries)
+
+
+async def test_counts_read_naturally_and_are_formatted_one_way(
+    registry: CommandRegistry, ctx: Callable[..., Context]
+) -> None:
+    """ "Result 1", not "Results 1–1"; thousands separators on every number a reader sees."""
+    one = await say(registry, ctx(), "/search Mythic")
+    assert len(one.entries) == 1 and one.plain_text().splitlines()[1] == "Result 1"
+    long = await say(registry, ctx(), "/subscribe " + "x" * 5000)
+    assert "is 5,000 characters long; the limit is 1,000" in long.plain_text()
+    me = ctx(user_id="7")
+    await say(registry, me, "/subscribe jax, pytorch")
+    several = await say(registry, me, "/unsubscribe all")
+    assert several.plain_text() == "Done: stopped all 2 subscriptions."

@@ -67,3 +67,34 @@ def test_render_highlights_marks_without_interpreting_markup() -> None:
         render(Reply(blocks=(Entry("[bold]x[/bold]", "find me here", marks=((0, 4),)),)))
     )
     assert "[bold]x[/bold]" in out.getvalue()
+
+
+async def test_subscribing_in_the_shell_promises_no_direct_messages(app: App) -> None:
+    """The shell is never published to, so /subscribe there says where digests really go."""
+    console, _ = shell(app)
+    reply = await console.handle("/subscribe pytorch")
+    assert reply is not None
+    said = " ".join(reply.plain_text().split())
+    assert "will come to you" not in said
+    assert "This shell gets no digests" in said
+    assert "Digests of new issues go to Telegram and Discord readers" in said
+
+
+async def test_plain_forces_plain_text_even_on_a_terminal(app: App) -> None:
+    out = io.StringIO()
+    terminal = Console(file=out, width=100, force_terminal=True)
+    console = ConsoleAdapter(app.adapter_services, console=terminal, plain=True)
+    assert await console.run_once("/section papers") == 0
+    text = out.getvalue()
+    assert "Reward is enough" in text and not set(text) & set("╭╮╰╯│─\x1b")
+
+
+def test_wrapped_titles_keep_their_indent() -> None:
+    out = io.StringIO()
+    title = "A very long title that has to wrap over more than one line of a small terminal"
+    Console(file=out, width=40).print(render(Reply(blocks=(Entry(title, "short"),))))
+    lines = [line.strip("│ ") for line in out.getvalue().splitlines()[1:-1]]
+    first, *rest = out.getvalue().splitlines()[1:-1]
+    assert first.startswith("│ • A very long")
+    assert all(line.startswith("│   ") for line in rest), out.getvalue()  # under the title
+    assert " ".join(lines).startswith("• " + title)

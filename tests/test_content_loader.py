@@ -212,3 +212,16 @@ def test_content_is_bounded_with_the_field_that_is_too_large(
 ) -> None:
     (content_dir / "issues" / "0300.yaml").write_text(_issue(sections), encoding="utf-8")
     assert _errors(content_dir) == [expected]
+
+
+def test_the_intro_s_substance_leaves_out_greeting_and_sign_off() -> None:
+    from bot.content.loader import check_content
+    from tests.helpers import REPO
+
+    content, errors = check_content(REPO / "content")
+    assert content is not None and not errors
+    issue = next(i for i in content.issues if i.number == 202)
+    assert [p.split(",")[0] for p in issue.intro_substance] == [
+        "This week in deep learning",
+        "You may also enjoy Google’s Quantum AI campus",
+    ]

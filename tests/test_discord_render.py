@@ -20,7 +20,7 @@ from adapters.discord import (
     render_block,
     render_embeds,
 )
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply, Tone
+from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Quote, Reply, Tone
 
 
 def assert_within_limits(messages: list[DiscordMessage]) -> None:
@@ -168,9 +168,11 @@ hostile = st.lists(st.sampled_from(TOKENS), max_size=300).map("".join)
 def replies(draw: st.DrawFn) -> Reply:
     blocks: list[Block] = []
     for index in range(draw(st.integers(0, 40))):
-        kind = draw(st.sampled_from(["heading", "paragraph", "entry"]))
+        kind = draw(st.sampled_from(["heading", "paragraph", "quote", "entry"]))
         if kind == "heading":
             blocks.append(Heading(draw(hostile) or "h"))
+        elif kind == "quote":  # an intro: as long as a message, or longer
+            blocks.append(Quote(draw(hostile) + "\n\n> y" * draw(st.sampled_from([0, 50, 900]))))
         elif kind == "paragraph":
             blocks.append(Paragraph(draw(hostile), muted=draw(st.booleans())))
         else:

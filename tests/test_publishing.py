@@ -493,3 +493,15 @@ async def test_a_rejected_content_change_is_reported_to_operators(
     assert text.startswith("Content problem\nA content change was rejected")
     assert "0207.yaml" in text
     assert world.archive.archive.latest().number == 206  # type: ignore[union-attr]
+
+
+async def test_nothing_new_after_a_baseline_names_the_way_to_send_it(app: App) -> None:
+    """After the baseline, the reply suggests naming the issue, and naming it does send it."""
+    baseline = await app.publisher.ensure_baseline()
+    assert baseline is not None
+    nothing = await app.publisher.publish()
+    assert not nothing.created and f"publish {baseline}, to send it for real" in nothing.message
+    named = await app.publisher.publish(baseline)
+    assert named.created
+    after = await app.publisher.publish()
+    assert not after.created and "Name it" not in after.message

@@ -35,7 +35,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.reply import Tone
 from bot.store import Subscription, SubscriptionKind, Target
-from bot.views import CHANNEL_FOOTER, channel_reply
+from bot.views import channel_footer, channel_reply
 from tests.conftest import sqlite
 from tests.fakes.discord import SEND_MESSAGES, FakeDiscord, MessageRecord
 from tests.fakes.discord_reading import (
@@ -285,7 +285,8 @@ async def test_an_issue_reaches_channels_threads_and_matching_readers(
     assert first_embed["color"] == COLOURS[Tone.INFO]
     assert [unescape(e["title"]) for e in posted[0].embeds[1:]] == [s.name for s in issue.sections]
     assert entry_titles(*posted) == story_titles(app, 206)
-    assert posted[-1].embeds[-1]["footer"]["text"] == CHANNEL_FOOTER
+    assert posted[-1].embeds[-1]["footer"]["text"] == channel_footer(issue)
+    assert "/section papers 206 " in channel_footer(issue)  # still right after later issues
     # The thread is a destination of its own and gets the same post.
     in_thread = fake.channel_messages(THREAD_ID)
     assert [m.embeds for m in in_thread] == [m.embeds for m in posted]
@@ -641,7 +642,7 @@ async def test_a_long_issue_is_posted_as_several_messages_in_order(
     for message in posted:
         assert_within_limits(message)
     assert entry_titles(*posted) == story_titles(app, 207)
-    assert posted[-1].embeds[-1]["footer"]["text"] == CHANNEL_FOOTER
+    assert posted[-1].embeds[-1]["footer"]["text"] == channel_footer(issue)
     row = (await outbox(app, 207))[("channel", str(WEEKLY_ID))]
     assert row["status"] == "sent" and row["message_ids"] == message_ids(posted)
 

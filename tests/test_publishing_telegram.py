@@ -34,7 +34,7 @@ from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.app import App
 from bot.config import Settings
 from bot.store import Subscription, SubscriptionKind, Target
-from bot.views import CHANNEL_FOOTER
+from bot.views import channel_footer
 from tests.conftest import REPO
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.helpers import wait_for as until
@@ -208,7 +208,7 @@ def check_whole_issue(messages: list[SentMessage], app: App, number: int = 206) 
     for section in issue.sections:
         for item in section.items:
             assert item.title in text
-    assert text.rstrip().endswith(CHANNEL_FOOTER)
+    assert text.rstrip().endswith(channel_footer(issue))
     assert all(m.parse_mode == "HTML" for m in messages)
 
 

@@ -16,7 +16,7 @@ from bot.commands import ChatKind, Context
 from bot.config import Settings
 from bot.ingest import parse_document
 from bot.ingest.write import issue_to_yaml
-from bot.reply import Entry, Heading, Reply, Tone
+from bot.reply import Entry, Heading, Quote, Reply, Tone
 from bot.store import DeliveryKind
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
@@ -120,3 +120,23 @@ async def test_the_latest_issue_page_on_telegram_carries_the_web_link(app417: Ap
     reply = await _say(app417, "/issue 417")
     first = render_html(reply)[0].text
     assert f'<a href="{WEB}">' in first
+
+
+async def test_readers_see_the_intro_s_substance_not_its_greetings(app417: App) -> None:
+    """/latest, /issue N and the channel post open with what is in the issue, collapsed where
+    the platform can, then the date and the web link; not "Until next week!"."""
+    post = app417.publisher.render_planned(417, DeliveryKind.CHANNEL, {})
+    for reply in (await _say(app417, "/latest"), await _say(app417, "/issue 417"), post):
+        [intro] = [b for b in reply.blocks if isinstance(b, Quote)]
+        assert intro.collapsed
+        assert intro.text.startswith("This week in deep learning, we bring you How to Build")
+        assert "\n\nYou may also enjoy GLM-4.5" in intro.text
+        said = reply.plain_text()
+        assert "As always" not in said and "Until next week" not in said
+        assert said.index("You may also enjoy") < said.index("13 August 2025")
+        assert [e.url for e in reply.entries if e.title == "Read on the web"] == [WEB]
+
+        html = render_html(reply)[0].text
+        assert "<blockquote expandable>This week in deep learning" in html
+        first_embed = render_embeds(reply)[0].embeds[0]
+        assert "> This week in deep learning" in (first_embed.description or "")

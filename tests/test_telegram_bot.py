@@ -1009,3 +1009,16 @@ async def test_send_before_start_is_a_transient_error(
             await adapter.send(Target("telegram", str(ALICE)), Reply.text("x"))
     finally:
         await app.close()
+
+
+async def test_latest_shows_the_intro_collapsed_in_an_expandable_blockquote(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    """The intro's substance, as Telegram stored it: an expandable blockquote, no greeting."""
+    first, _ = await ask(fake, ALICE, "/latest", count=2)
+    [intro] = first.entity_texts("expandable_blockquote")
+    assert intro.startswith("This week in deep learning, we bring you DeepMind’s latest")
+    assert "\n\nYou may also enjoy Insilico Medicine’s" in intro
+    for chatter in ("Hey folks", "As always", "Until next week"):
+        assert chatter not in first.text
+    assert first.text.index(intro) < first.text.index("Industry")  # before the first section

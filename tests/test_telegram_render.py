@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.telegram import MAX_MESSAGE_UTF16, RenderedMessage, render_html, utf16_len
-from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Reply
+from bot.reply import Block, Continuation, Entry, Heading, Paragraph, Quote, Reply
 from tests.fakes.telegram import ParsedText, parse_html
 from tests.fakes.telegram import utf16_len as telegram_len
 
@@ -204,6 +204,7 @@ _blocks = st.lists(
     st.one_of(
         st.builds(Heading, _text),
         st.builds(Paragraph, _text, st.booleans()),
+        st.builds(Quote, _text | st.text(alphabet="ab <&\n", min_size=4000), st.booleans()),
         st.builds(
             Entry,
             _text,

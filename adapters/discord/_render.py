@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlsplit
 
 import discord
@@ -33,9 +33,9 @@ import discord
 from bot.reply import (
     Block,
     Continuation,
-    Entry,
     Heading,
     Paragraph,
+    Quote,
     Reply,
     Tone,
     chunk,
@@ -146,13 +146,18 @@ def render_block(block: Block) -> str:
         return _title(block.text)
     if isinstance(block, Paragraph):
         return _italic(block.text) if block.muted else escape(block.text)
+    if isinstance(block, Quote):  # Discord can't collapse text: a quote in the description
+        return "\n".join(
+            f"> {escape(line)}" if line.strip() else "" for line in block.text.splitlines()
+        )
     title = escape(" ".join(block.title.split()) or "Untitled")
     target = _link_target(block.url) if block.url else None
     lines = [f"**[{title}]({target})**" if target else f"**{title}**"]
     if block.summary:
         lines.append(_marked(block.summary, block.marks))
     if block.meta:
-        lines.append(_italic(block.meta))
+        web = _link_target(block.meta_url) if block.meta_url else None
+        lines.append(_italic(block.meta) + (f" · [web]({web})" if web else ""))
     return "\n".join(lines)
 
 
@@ -170,25 +175,33 @@ def _fit(block: Block, budget: int) -> Block:
             return render_block(Paragraph(text, block.muted))
 
         return Paragraph(_largest_fit(block.text, paragraph, budget), block.muted)
+    if isinstance(block, Quote):
+        quote = block
+
+        def quoted(text: str) -> str:
+            return render_block(replace(quote, text=text))
+
+        return replace(quote, text=_largest_fit(quote.text, quoted, budget))
     entry = block
-    if len(render_block(Entry(entry.title, "", entry.url, entry.meta))) + 1 > budget // 2:
+    if len(render_block(replace(entry, summary="", marks=()))) + 1 > budget // 2:
         # A monstrous title, meta or URL: cut those to a quarter each, drop a huge link.
-        url = entry.url if entry.url and len(entry.url) <= budget // 4 else None
-        entry = Entry(
-            shorten(entry.title, budget // 4),
-            entry.summary,
-            url,
-            shorten(entry.meta, budget // 4) if entry.meta else None,
-            entry.marks,
+        entry = replace(
+            entry,
+            title=shorten(entry.title, budget // 4),
+            url=entry.url if entry.url and len(entry.url) <= budget // 4 else None,
+            meta=shorten(entry.meta, budget // 4) if entry.meta else None,
+            meta_url=entry.meta_url
+            if entry.meta_url and len(entry.meta_url) <= budget // 4
+            else None,
         )
 
     def summary(text: str) -> str:
         marks = tuple((s, min(e, len(text))) for s, e in entry.marks if s < len(text))
-        return render_block(Entry(entry.title, text, entry.url, entry.meta, marks))
+        return render_block(replace(entry, summary=text, marks=marks))
 
     cut = _largest_fit(entry.summary, summary, budget)
     marks = tuple((s, min(e, len(cut))) for s, e in entry.marks if s < len(cut))
-    return Entry(entry.title, cut, entry.url, entry.meta, marks)
+    return replace(entry, summary=cut, marks=marks)
 
 
 def _embed(

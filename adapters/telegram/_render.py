@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from bot.reply import Block, Entry, Heading, Paragraph, Reply, chunk, emphasize, shorten
+from bot.reply import Block, Entry, Heading, Paragraph, Quote, Reply, chunk, emphasize, shorten
 
 __all__ = ["MAX_MESSAGE_UTF16", "RenderedMessage", "escape", "render_block", "render_html"]
 
@@ -61,17 +61,22 @@ def _linked(text: str, url: str | None) -> str:
 
 
 def render_block(block: Block) -> str:
-    """The HTML of one block: headings bold, muted text italic, an entry as a bold linked title
-    with its summary (search matches bold) and an italic line of context."""
+    """The HTML of one block: headings bold, muted text italic, a quote as a blockquote
+    (expandable when collapsed), an entry as a bold linked title with its summary (search
+    matches bold) and an italic line of context."""
     if isinstance(block, Heading):
         return f"<b>{escape(block.text)}</b>"
     if isinstance(block, Paragraph):
         return f"<i>{escape(block.text)}</i>" if block.muted else escape(block.text)
+    if isinstance(block, Quote):  # an issue's intro: its first lines, the rest on a tap
+        tag = "blockquote expandable" if block.collapsed else "blockquote"
+        return f"<{tag}>{escape(block.text)}</blockquote>"
     lines = [f"<b>{_linked(block.title, block.url)}</b>"]
     if block.summary:
         lines.append(_marked(block.summary, block.marks))
     if block.meta:
-        lines.append(f"<i>{escape(block.meta)}</i>")
+        web = f' · <a href="{_attribute(block.meta_url)}">web</a>' if block.meta_url else ""
+        lines.append(f"<i>{escape(block.meta)}</i>{web}")
     return "\n".join(lines)
 
 
@@ -92,7 +97,7 @@ def _measure(block: Block) -> int:
     return utf16_len(_render(block))
 
 
-_B = TypeVar("_B", Heading, Paragraph, Entry)
+_B = TypeVar("_B", Heading, Paragraph, Quote, Entry)
 
 
 def _shortened(block: _B, name: str, limit: int) -> _B:
@@ -136,15 +141,19 @@ def _fit(block: Block, budget: int) -> Block:
         for name in ("summary", "meta"):
             if _measure(entry) > budget and getattr(entry, name):
                 entry = _shrink(entry, name, budget)
+        if _measure(entry) > budget and entry.meta_url:
+            entry = replace(entry, meta_url=None)
         if _measure(entry) > budget and entry.url:
             entry = replace(entry, url=None)
         return _shrink(entry, "title", budget) if _measure(entry) > budget else entry
-    text: Heading | Paragraph = block
+    text: Heading | Paragraph | Quote = block
     if isinstance(text, _Title) and text.url and _measure(text) > budget:
         text = replace(text, url=None)
     if _measure(text) <= budget:
         return text
     if isinstance(text, Heading):
+        return _shrink(text, "text", budget)
+    if isinstance(text, Quote):
         return _shrink(text, "text", budget)
     return _shrink(text, "text", budget)
 

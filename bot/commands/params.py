@@ -115,6 +115,6 @@ def convert(param: Param, raw: object) -> Any:
         return folded
     if param.max_length is not None and len(text) > param.max_length:
         raise UsageError(
-            f"{param.name} is {len(text):,} characters long; the limit is {param.max_length}"
+            f"{param.name} is {len(text):,} characters long; the limit is {param.max_length:,}"
         )
     return text

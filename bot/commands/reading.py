@@ -16,6 +16,23 @@ __all__ = ["COMMANDS", "ISSUE_FOOTER", "inline_stories", "latest_or_error", "no_
 ISSUE_FOOTER = "Read a section in full with /section papers; search everything with /search."
 
 
+def issue_footer(ctx: Context, issue: Issue) -> str:
+    """The footer under an issue: a /section hint that opens *this* issue's section (an older
+    issue's number is part of the command, else /section would show the latest's)."""
+    archive = ctx.services.archive.archive
+    latest = archive.latest()
+    if latest is not None and latest.number == issue.number:
+        return ISSUE_FOOTER
+    choices = archive.section_choices(issue)
+    name = "papers" if archive.section(issue, "papers") else (choices[0] if choices else None)
+    if name is None:
+        return "Search everything with /search."
+    return (
+        f"Read a section in full with /section {name} {issue.number}; "
+        "search everything with /search."
+    )
+
+
 def no_issue(ctx: Context, number: int) -> Reply:
     """The reply to an issue number the archive does not have."""
     numbers = ctx.services.archive.archive.numbers
@@ -117,7 +134,7 @@ async def latest(ctx: Context) -> Reply:
 )
 async def issue(ctx: Context, number: int) -> Reply:
     found = ctx.services.archive.archive.issue(number)
-    return issue_reply(found, footer=ISSUE_FOOTER) if found else no_issue(ctx, number)
+    return issue_reply(found, footer=issue_footer(ctx, found)) if found else no_issue(ctx, number)
 
 
 @command(

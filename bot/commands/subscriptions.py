@@ -38,7 +38,9 @@ def _as_subscription(ctx: Context, text: str) -> Subscription | str:
     if not keyword:
         return f"“{text[:40]}” has no letters or digits to match"
     if len(keyword) > MAX_KEYWORD_CHARS:
-        return f"“{text[:40]}…” is too long for a keyword (at most {MAX_KEYWORD_CHARS} characters)"
+        return (
+            f"“{text[:40]}…” is too long for a keyword (at most {MAX_KEYWORD_CHARS:,} characters)"
+        )
     if len(keyword) < 2:
         return f"“{keyword}” is too short to be a useful keyword"
     return Subscription(SubscriptionKind.KEYWORD, keyword)
@@ -52,18 +54,18 @@ def _as_subscription(ctx: Context, text: str) -> Subscription | str:
 async def topics(ctx: Context) -> Reply:
     archive = ctx.services.archive.archive
     mine = {s.value for s in await ctx.services.store.subscriptions(ctx.platform, ctx.user_id)}
-    entries = [
-        Entry(
-            title=("✓ " if t.id in mine else "") + t.label,
-            summary=f"/subscribe {t.id}",
-            meta=plural(len(archive.stories_for_topic(t.id)), "item"),
-        )
+    # One line per topic, so the whole taxonomy fits a screen; a paragraph per 20 lines so a
+    # long taxonomy splits between lines, not inside one.
+    lines = [
+        ("✓ " if t.id in mine else "")
+        + f"{t.label}: /subscribe {t.id} · {plural(len(archive.stories_for_topic(t.id)), 'item')}"
         for t in archive.taxonomy
     ]
+    runs = [Paragraph("\n".join(lines[i : i + 20])) for i in range(0, len(lines), 20)]
     return Reply(
-        title=f"{len(entries)} topics",
+        title=plural(len(lines), "topic"),
         blocks=(
-            *entries,
+            *runs,
             Paragraph("Not listed? /subscribe any keyword, e.g. /subscribe diffusion", muted=True),
         ),
     )
@@ -73,7 +75,7 @@ async def topics(ctx: Context) -> Reply:
     "subscribe",
     "Follow a topic or keyword",
     "Follow a topic (see /topics) or any keyword: when a new issue has matching items, you get "
-    f"them by direct message. Separate several with commas. Up to {MAX_SUBSCRIPTIONS} in all.",
+    f"them by direct message. Separate several with commas. Up to {MAX_SUBSCRIPTIONS:,} in all.",
     Param(
         "topic",
         "A topic (pytorch, nlp, …) or any keyword.",
@@ -117,17 +119,28 @@ async def subscribe(ctx: Context, topic: str) -> Reply:
     if outcome.refused:
         lines.append(
             Paragraph(
-                f"Not added: {', '.join(s.value for s in outcome.refused)} — you follow {outcome.total}, "
-                f"the limit is {MAX_SUBSCRIPTIONS}. /unsubscribe something first.",
+                f"Not added: {', '.join(s.value for s in outcome.refused)} — you follow {outcome.total:,}, "
+                f"the limit is {MAX_SUBSCRIPTIONS:,}. /unsubscribe something first.",
             )
         )
     lines.extend(Paragraph(f"Skipped: {p}.", muted=True) for p in problems)
     if outcome.added:
-        lines.append(
-            Paragraph("New issues' matching items will come to you by direct message.", muted=True)
-        )
+        lines.append(_where_digests_go(ctx))
     tone = Tone.SUCCESS if outcome.added else (Tone.ERROR if outcome.refused else Tone.INFO)
     return Reply(blocks=tuple(lines), tone=tone, ephemeral=True)
+
+
+def _where_digests_go(ctx: Context) -> Paragraph:
+    """The promise a subscription makes, kept: a platform that only lives in this process (the
+    terminal shell) is never published to, so it must not be promised direct messages."""
+    if ctx.platform in ctx.services.publisher.local_platforms:
+        return Paragraph(
+            "This shell gets no digests: nothing is published to it. Digests of new issues go to "
+            "Telegram and Discord readers, by direct message. /preview shows what publishing "
+            "the latest issue would send.",
+            muted=True,
+        )
+    return Paragraph("New issues' matching items will come to you by direct message.", muted=True)
 
 
 @command(
@@ -150,7 +163,9 @@ async def unsubscribe(ctx: Context, topic: str) -> Reply:
         if not removed:
             return Reply.text("You weren't following anything.", ephemeral=True)
         return Reply.text(
-            f"Done: stopped all {plural(removed, 'subscription')}.",
+            "Done: stopped your only subscription."
+            if removed == 1
+            else f"Done: stopped all {plural(removed, 'subscription')}.",
             tone=Tone.SUCCESS,
             ephemeral=True,
         )
@@ -194,7 +209,7 @@ async def subscriptions(ctx: Context) -> Reply:
         for s in subs
     ]
     return Reply(
-        title=f"You follow {plural(len(subs), 'topic')} ({MAX_SUBSCRIPTIONS} at most)",
+        title=f"You follow {plural(len(subs), 'topic')} ({MAX_SUBSCRIPTIONS:,} at most)",
         blocks=(
             *entries,
             Paragraph("Stop one with /unsubscribe NAME, or /unsubscribe all.", muted=True),

@@ -100,6 +100,20 @@ class Section(_Model):
     )
 
 
+_SIGN_OFF = re.compile(
+    r"^(as always\b|until next (week|time)\b|happy reading\b|thanks for reading\b|"
+    r"see you\b|cheers\b)",
+    re.IGNORECASE,
+)
+
+
+def _is_salutation(paragraph: str) -> bool:
+    """A greeting or a sign-off: a short line ending in "," or "!" ("Hey folks,", "Until next
+    week!") or one of the newsletter's closing formulas."""
+    short = len(paragraph) <= 40 and paragraph.endswith((",", "!"))
+    return short or bool(_SIGN_OFF.match(paragraph))
+
+
 class Issue(_Model):
     """One weekly issue of Deep Learning Weekly."""
 
@@ -153,9 +167,20 @@ class Issue(_Model):
         """
         if self.subtitle:
             return self.subtitle
+        substance = self.intro_substance
+        if substance:
+            return substance[0]
         paragraphs = [p.strip() for p in self.intro.split("\n\n") if p.strip()]
-        lead = next((p for p in paragraphs if len(p) > 40 or not p.endswith((",", "!"))), "")
-        return " ".join((lead or paragraphs[0]).split())
+        return " ".join(paragraphs[0].split()) if paragraphs else ""
+
+    @property
+    def intro_substance(self) -> tuple[str, ...]:
+        """The paragraphs of the intro that say what is in the issue ("This week in deep
+        learning, we bring you …", "You may also enjoy …"), each on one line: the editors'
+        greeting ("Hey folks,") and sign-off ("As always, happy reading…", "Until next week!")
+        are left out, as a reader who opens the issue in a chat has no use for them."""
+        paragraphs = (" ".join(p.split()) for p in self.intro.split("\n\n"))
+        return tuple(p for p in paragraphs if p and not _is_salutation(p))
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -169,12 +169,19 @@ class Publisher:
             last = await self.store.latest_published()
             if last is not None and newest.number <= last:
                 done = await self.store.publication(last)
-                how = " (the baseline: it was never sent)" if done and done.baseline else ""
+                if done is not None and done.baseline:
+                    # Naming the baseline really does send it (see publish): say so.
+                    how = (
+                        " (the baseline: it was never sent). Name it, e.g. publish "
+                        f"{last}, to send it for real."
+                    )
+                else:  # naming it would be refused as already published: don't suggest it
+                    how = ". An issue is sent once; the next new issue is published next."
                 return PublishResult(
                     None,
                     False,
                     f"Nothing new to publish: the newest issue is #{newest.number} and "
-                    f"#{last} is already published{how}. Name an issue to publish it anyway.",
+                    f"#{last} is already published{how}",
                 )
             return newest
         found = archive.issue(number)
