@@ -72,7 +72,13 @@ class App:
     async def _open(cls, settings: Settings | None, local_platforms: Collection[str]) -> App:
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
-        store = await SQLiteStore.open(settings.database)
+        try:
+            store = await SQLiteStore.open(
+                settings.database, busy_timeout=settings.database_busy_timeout
+            )
+        except BaseException:
+            archive.archive.close()
+            raise
         log.info(
             "loaded %d issues (%d items) from %s; database %s",
             len(archive.archive.issues),

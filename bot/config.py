@@ -68,6 +68,23 @@ class Settings(BaseSettings):
         "else the bundled copy.",
     )
     database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
+    database_busy_timeout: float = Field(
+        default=3.0,
+        description="Seconds a database statement waits for another process's write lock.",
+    )
+    command_timeout: float = Field(
+        default=5.0,
+        description="Seconds a command may wait for the database before the reader is told it "
+        "is busy.",
+    )
+    restart_backoff: float = Field(
+        default=1.0,
+        description="First wait before a crashed background task (dispatcher, scheduler, "
+        "watchers) is restarted; doubles per failure in a row.",
+    )
+    restart_max_backoff: float = Field(
+        default=60.0, description="Longest wait between restarts of a failing background task."
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
     admins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.errors import DlwError
 from bot.model import (
     Channel,
     Delivery,
@@ -32,8 +33,25 @@ __all__ = [
     "Outbox",
     "Publications",
     "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreUnavailable",
     "Subscriptions",
 ]
+
+
+class StoreError(DlwError):
+    """The store could not do what was asked (a backend's own error translated)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database can't be opened at all: its message names the file and what is wrong, e.g.
+    ``/srv/bot.sqlite3: not a SQLite database (file is not a database)``."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the database longer than the busy timeout; trying again later may
+    work. Nothing of the refused transaction was written."""
 
 
 class Subscriptions(Protocol):

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ from bot.model import (
     utcnow,
 )
 from bot.store.migrations import MIGRATIONS, statements
+from bot.store.protocols import StoreBusy, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
 
@@ -43,6 +46,45 @@ __all__ = ["SQLiteStore"]
 def _ts(moment: dt.datetime | None = None) -> str:
     """Timestamps are ISO-8601 UTC text with fixed width, so they sort and compare as strings."""
     return (moment or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) when it does not exist yet;
+    SQLite gives its -wal and -shm files the same mode. A directory in the way is refused."""
+    if path.is_dir():
+        raise StoreUnavailable(f"{path}: is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StoreUnavailable(f"{path}: cannot create the database ({reason.lower()})") from None
+    os.close(fd)
+
+
+#: SQLite's messages → what they mean for an operator looking at the file.
+_MEANINGS = (
+    ("file is not a database", "not a SQLite database"),
+    ("malformed", "corrupted"),
+    ("readonly", "read-only (the file or its directory cannot be written)"),
+    ("unable to open", "cannot be opened (missing directory or no permission)"),
+    ("disk i/o", "input/output error"),
+    ("full", "the disk is full"),
+    ("locked", "locked by another process"),
+)
+
+
+def _unavailable(path: Path | str, exc: sqlite3.Error) -> StoreUnavailable:
+    message = str(exc)
+    meaning = next((m for key, m in _MEANINGS if key in message.lower()), "cannot be used")
+    return StoreUnavailable(f"{path}: {meaning} ({message})")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 class SQLiteStore:
@@ -57,29 +99,59 @@ class SQLiteStore:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SQLiteStore:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=10000")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        store = cls(db)
+    async def open(cls, path: Path | str, *, busy_timeout: float = 3.0) -> SQLiteStore:
+        """Open (creating it 0600 if need be) and migrate the database at ``path``.
+
+        Raises :class:`StoreUnavailable` naming the file and what is wrong (not a database,
+        corrupted, read-only, a directory...) with the connection closed again, so a failed start
+        ends the process instead of leaving aiosqlite's thread running. ``busy_timeout``: how long
+        a statement waits for another process's write lock before :class:`StoreBusy`.
+        """
+        memory = str(path) == ":memory:"
+        if not memory:
+            _create_private(Path(path))
         try:
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unavailable(path, exc) from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute(f"PRAGMA busy_timeout={max(0, int(busy_timeout * 1000))}")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            store = cls(db)
             await store._migrate()
-        except BaseException:
-            await db.close()  # a refused or failed migration must not leak the connection thread
+            if not memory:
+                await store._check_readable()
+        except BaseException as exc:
+            await db.close()  # a refused or failed open must not leak the connection thread
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(path, exc) from None
+            if isinstance(exc, StoreBusy):
+                raise StoreUnavailable(f"{path}: {exc}") from None
             raise
         return store
+
+    async def _check_readable(self) -> None:
+        """Read every page's structure once: a truncated or damaged file fails here, at start,
+        rather than at the first command that touches the broken part."""
+        async with self.reading() as db:
+            row = await (await db.execute("PRAGMA quick_check(1)")).fetchone()
+        if row is None or row[0] != "ok":
+            raise sqlite3.DatabaseError(
+                f"database disk image is malformed ({row[0] if row else '?'})"
+            )
 
     async def close(self) -> None:
         await self._db.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One atomic unit of work: everything inside commits together or not at all."""
+        """One atomic unit of work: everything inside commits together or not at all (also when
+        the caller is cancelled, e.g. by a command's timeout: the ROLLBACK is queued behind
+        whatever statement was running). Another writer holding the database past the busy
+        timeout raises :class:`StoreBusy`."""
         async with self._lock:
             try:
                 # BEGIN belongs inside: a task cancelled while it waits for BEGIN does not stop
@@ -87,17 +159,27 @@ class SQLiteStore:
                 # keeps the connection from staying in a transaction no later BEGIN can start.
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-            except BaseException:
-                with contextlib.suppress(aiosqlite.OperationalError):  # BEGIN itself failed
-                    await self._db.execute("ROLLBACK")
-                raise
-            else:
                 await self._db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):  # BEGIN itself failed: nothing to undo
+                    await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                    raise StoreBusy(
+                        "the database is busy (another process holds its lock)"
+                    ) from exc
+                raise
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            yield self._db
+            try:
+                yield self._db
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    raise StoreBusy(
+                        "the database is busy (another process holds its lock)"
+                    ) from exc
+                raise
 
     async def _migrate(self) -> None:
         async with self.transaction() as db:
