@@ -25,6 +25,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from bot.delivery import (
@@ -39,7 +40,7 @@ from bot.delivery import (
 from bot.model import Delivery, DeliveryKind, Target, utcnow
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
-from bot.store import Store
+from bot.store import Store, StoreError
 
 __all__ = ["Dispatcher", "Sender"]
 
@@ -91,6 +92,10 @@ class Dispatcher:
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
     _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
+    # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
+    _unsettled: dict[int, tuple[Delivery, Callable[[], Awaitable[bool]]]] = field(
+        default_factory=dict, init=False
+    )
 
     @property
     def platform(self) -> str:
@@ -103,6 +108,8 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Work until ``stop`` is set (or cancelled); in-flight sends finish before returning."""
         stop = stop or asyncio.Event()
+        if not await self._resettle():  # (a restart after a failure) before claims are released
+            raise StoreError(f"{len(self._unsettled)} delivery outcomes are not recorded yet")
         resumed = await self.store.release_claims(self.platform, worker=self.worker)
         if resumed:
             log.warning(
@@ -115,6 +122,13 @@ class Dispatcher:
                 await self._step(stop)
         finally:
             await self._finish_inflight()
+            if self._unsettled and not await self._resettle():
+                log.error(
+                    "%s: %d delivery outcomes could not be recorded; those rows stay claimed and "
+                    "are sent again when their claim is taken back",
+                    self.platform,
+                    len(self._unsettled),
+                )
 
     async def _finish_inflight(self) -> None:
         """Let sends under way finish and be recorded; past ``shutdown_grace`` they are cancelled
@@ -176,6 +190,8 @@ class Dispatcher:
 
     async def _claim(self) -> int:
         """Claim as many due rows as there are free slots and start sending them."""
+        if self._unsettled and not await self._resettle():
+            return 0  # outcomes first: nothing new until the store records what already went
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return 0
@@ -228,7 +244,8 @@ class Dispatcher:
             self._paused_until = max(self._paused_until or until, until)
             await self._settled(
                 delivery,
-                self.store.retry_delivery(
+                partial(
+                    self.store.retry_delivery,
                     delivery,
                     until,
                     str(error),
@@ -239,14 +256,21 @@ class Dispatcher:
             log.info("%s: rate limited, pausing %.2fs", self.platform, error.retry_after)
         except TargetGone as error:
             await self._settled(
-                delivery, self.store.mark_gone(delivery, str(error), thread_only=error.thread_only)
+                delivery,
+                partial(self.store.mark_gone, delivery, str(error), thread_only=error.thread_only),
             )
             log.info("%s: %s is gone (%s); deactivated", self.platform, target, error)
         except ChatMoved as error:
             await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
             await self._settled(
                 delivery,
-                self.store.retry_delivery(delivery, self.clock(), str(error), count_attempt=False),
+                partial(
+                    self.store.retry_delivery,
+                    delivery,
+                    self.clock(),
+                    str(error),
+                    count_attempt=False,
+                ),
             )
             log.info(
                 "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
@@ -255,7 +279,7 @@ class Dispatcher:
             attempts = delivery.attempts + 1
             if attempts >= self.max_attempts:
                 message = f"gave up after {attempts} attempts: {error}"
-                await self._settled(delivery, self.store.mark_failed(delivery, message))
+                await self._settled(delivery, partial(self.store.mark_failed, delivery, message))
                 log.warning(
                     "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
                 )
@@ -265,7 +289,8 @@ class Dispatcher:
                 when = self.clock() + dt.timedelta(seconds=delay)
                 await self._settled(
                     delivery,
-                    self.store.retry_delivery(
+                    partial(
+                        self.store.retry_delivery,
                         delivery,
                         when,
                         str(error),
@@ -282,17 +307,19 @@ class Dispatcher:
                     delay,
                 )
         except (PermanentError, DeliveryError) as error:
-            await self._settled(delivery, self.store.mark_failed(delivery, str(error)))
+            await self._settled(delivery, partial(self.store.mark_failed, delivery, str(error)))
             log.warning(
                 "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, error
             )
         except Exception as error:  # a bug (rendering, adapter): recorded, never retried in a loop
             log.exception("%s: delivery %d to %s crashed", self.platform, delivery.id, target)
             await self._settled(
-                delivery, self.store.mark_failed(delivery, f"internal error: {error!r}")
+                delivery, partial(self.store.mark_failed, delivery, f"internal error: {error!r}")
             )
         else:
-            await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
+            await self._settled(
+                delivery, partial(self.store.mark_sent, delivery, [*delivery.sent, *ids])
+            )
 
     def _allowance(self) -> int:
         """How many sends may start now: a token bucket filled at ``messages_per_second`` that
@@ -317,11 +344,34 @@ class Dispatcher:
             return 0.0
         return (1 - self._tokens) / rate
 
-    async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:
-        if not await outcome:
+    async def _settled(self, delivery: Delivery, settle: Callable[[], Awaitable[bool]]) -> None:
+        """Record an outcome. When the store fails (a full disk, a lock held too long) the
+        outcome is kept and applied again before anything new is claimed: the message may have
+        gone out, and a row left ``claimed`` would be sent again after the lease."""
+        try:
+            settled = await settle()
+        except Exception as error:
+            self._unsettled[delivery.id] = (delivery, settle)
+            log.warning(
+                "%s: recording the outcome of delivery %d failed (%s); retrying before new claims",
+                self.platform,
+                delivery.id,
+                error,
+            )
+            return
+        self._unsettled.pop(delivery.id, None)
+        if not settled:
             log.warning(
                 "%s: delivery %d was no longer claimed by %s when it finished (lease expired?)",
                 self.platform,
                 delivery.id,
                 self.worker,
             )
+
+    async def _resettle(self) -> bool:
+        """Apply the outcomes the store refused earlier; ``True`` once none is left."""
+        for delivery, settle in list(self._unsettled.values()):
+            await self._settled(delivery, settle)
+            if delivery.id in self._unsettled:
+                return False
+        return True
