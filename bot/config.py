@@ -9,13 +9,13 @@ runs the console shell. These are the core's settings: each platform's (``DLW_TE
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.model import process_name
 from bot.schedule import Schedule, ScheduleError
 
 __all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
@@ -98,9 +98,10 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="Time zone of the schedule (IANA name).")
     instance: str = Field(
-        default_factory=socket.gethostname,
-        description="This process's name in delivery claims: unique per process sharing a "
-        "database, stable across restarts.",
+        default_factory=process_name,
+        description="This process's name in delivery claims (default host:pid:random, unique "
+        "per process). Claims are fenced, so two processes given the same name never send a "
+        "row twice.",
     )
 
     feed_url: str | None = Field(

@@ -22,8 +22,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -37,7 +39,7 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.model import Delivery, DeliveryKind, Target, utcnow
+from bot.model import Delivery, DeliveryKind, Target, process_name, utcnow
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
 from bot.store import Store, StoreError
@@ -45,6 +47,26 @@ from bot.store import Store, StoreError
 __all__ = ["Dispatcher", "Sender"]
 
 log = logging.getLogger("bot.publishing")
+
+
+def ended_here(processes: Sequence[str]) -> list[str]:
+    """Of ``processes`` (named ``host:pid:random``, see :func:`bot.model.process_name`), those of
+    this host whose pid no longer runs: a restarted bot takes their claims back at once instead
+    of waiting for their heartbeats to go stale."""
+    host = socket.gethostname()
+    ended = []
+    for process in processes:
+        where, _, rest = process.partition(":")
+        pid, _, _ = rest.partition(":")
+        if where != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            ended.append(process)
+        except OSError:
+            continue  # it exists (another user's): alive
+    return ended
 
 
 class Sender(Protocol):
@@ -60,10 +82,12 @@ class Sender(Protocol):
 class Dispatcher:
     """Drains one platform's outbox through ``sender``.
 
-    ``worker`` names this process in the store's claims; it must be unique among processes
-    sharing the database and stable across restarts (``DLW_INSTANCE``), so that a restarted
-    process resumes its own unfinished rows at once. Claims of other workers older than
-    ``lease`` seconds are taken back too (their process died).
+    ``worker`` names this process in the store's claims (``DLW_INSTANCE``, by default unique
+    per process). Claims are fenced: each carries a token its settle must present, and the
+    ``process`` that made it, which heartbeats every ``heartbeat`` seconds. At start a
+    dispatcher takes back its worker name's claims only where no live process holds them (so a
+    second process given the same name never has its rows resent); claims of a process silent
+    for three heartbeats, or any claim older than ``lease`` seconds, are taken back while idle.
 
     Outcomes: sent; ``RateLimited`` waits exactly ``retry_after`` (the whole platform pauses, the
     row is not counted as failing); ``TransientError`` retries with exponential backoff up to
@@ -83,7 +107,9 @@ class Dispatcher:
     backoff: float = 2.0
     max_backoff: float = 600.0
     shutdown_grace: float = 10.0
+    heartbeat: float = 10.0
     clock: Callable[[], dt.datetime] = utcnow
+    process: str = field(default_factory=process_name)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _paused_until: dt.datetime | None = field(default=None, init=False)
     _chat_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(
@@ -93,6 +119,7 @@ class Dispatcher:
     _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
     _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
     # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
+    _next_beat: float = field(default=0.0, init=False)  # loop time of the next heartbeat
     _unsettled: dict[int, tuple[Delivery, Callable[[], Awaitable[bool]]]] = field(
         default_factory=dict, init=False
     )
@@ -110,7 +137,13 @@ class Dispatcher:
         stop = stop or asyncio.Event()
         if not await self._resettle():  # (a restart after a failure) before claims are released
             raise StoreError(f"{len(self._unsettled)} delivery outcomes are not recorded yet")
-        resumed = await self.store.release_claims(self.platform, worker=self.worker)
+        await self._beat()
+        resumed = await self.store.release_claims(
+            self.platform,
+            worker=self.worker,
+            silent_since=self._silent_since(),
+            processes=ended_here(await self.store.processes()),
+        )
         if resumed:
             log.warning(
                 "%s: resuming %d deliveries left unfinished by a previous run",
@@ -142,7 +175,19 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _beat(self) -> None:
+        """Tell the store this process is alive (at most every ``heartbeat`` seconds)."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_beat:
+            await self.store.heartbeat(self.process, self.worker)
+            self._next_beat = now + self.heartbeat
+
+    def _silent_since(self) -> dt.datetime:
+        """Processes not heard from since then are gone (three heartbeats missed)."""
+        return self.clock() - dt.timedelta(seconds=3 * self.heartbeat)
+
     async def _step(self, stop: asyncio.Event) -> None:
+        await self._beat()
         claimed = await self._claim()
         self._wake.clear()
         if claimed:
@@ -179,10 +224,12 @@ class Dispatcher:
 
     async def _release_expired(self) -> None:
         cutoff = self.clock() - dt.timedelta(seconds=self.lease)
-        released = await self.store.release_claims(self.platform, older_than=cutoff)
+        released = await self.store.release_claims(
+            self.platform, older_than=cutoff, silent_since=self._silent_since()
+        )
         if released:
             log.warning(
-                "%s: took back %d deliveries claimed over %gs ago",
+                "%s: took back %d deliveries of stopped processes (or claimed over %gs ago)",
                 self.platform,
                 released,
                 self.lease,
@@ -198,7 +245,9 @@ class Dispatcher:
         free = min(self._limit - len(self._inflight), self._allowance())
         if free <= 0:
             return 0
-        deliveries = await self.store.claim_deliveries(self.platform, self.worker, free, now=now)
+        deliveries = await self.store.claim_deliveries(
+            self.platform, self.worker, free, now=now, process=self.process
+        )
         self._tokens -= len(deliveries)
         for delivery in deliveries:
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")

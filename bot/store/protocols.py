@@ -169,15 +169,38 @@ class Outbox(Protocol):
     """The delivery queue dispatchers drain: claims with leases, outcomes recorded per row."""
 
     async def claim_deliveries(
-        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+        self,
+        platform: str,
+        worker: str,
+        limit: int,
+        *,
+        now: dt.datetime | None = None,
+        process: str | None = None,
     ) -> list[Delivery]:
-        """Atomically take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first."""
+        """Atomically take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first,
+        each claim with a fresh token its settle must present; ``process`` made the claim."""
         ...
 
     async def release_claims(
-        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+        self,
+        platform: str,
+        *,
+        worker: str | None = None,
+        older_than: dt.datetime | None = None,
+        silent_since: dt.datetime | None = None,
+        processes: Sequence[str] = (),
     ) -> int:
-        """Put ``worker``'s claims, or claims older than ``older_than``, back to pending."""
+        """Put ``worker``'s claims, claims older than ``older_than``, claims of processes
+        silent since ``silent_since`` (with ``worker``: only its claims no live process holds)
+        or of ``processes`` (ended) back to pending."""
+        ...
+
+    async def processes(self) -> list[str]:
+        """The processes that have recently recorded a heartbeat."""
+        ...
+
+    async def heartbeat(self, process: str, worker: str) -> None:
+        """Record that ``process`` (running as ``worker``) is alive."""
         ...
 
     async def next_due(self, platform: str) -> dt.datetime | None:

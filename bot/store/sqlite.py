@@ -585,11 +585,20 @@ class SQLiteStore:
         ]
 
     async def claim_deliveries(
-        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+        self,
+        platform: str,
+        worker: str,
+        limit: int,
+        *,
+        now: dt.datetime | None = None,
+        process: str | None = None,
     ) -> list[Delivery]:
         """Take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first. Atomic,
-        so several dispatchers (processes) never claim the same row."""
+        so several dispatchers (processes) never claim the same row. Each claim gets a fresh
+        token, which its settle must present; ``process``: the claiming process, whose
+        heartbeat (:meth:`heartbeat`) keeps its claims from being taken back."""
         now_ts = _ts(now)
+        token = secrets.token_urlsafe(12)
         async with self.transaction() as db:
             rows = await (
                 await db.execute(
@@ -603,9 +612,9 @@ class SQLiteStore:
             if not rows:
                 return []
             await db.executemany(
-                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'pending'",
-                [(worker, now_ts, now_ts, r[0]) for r in rows],
+                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?,"
+                " claim_token = ?, claimed_process = ? WHERE id = ? AND status = 'pending'",
+                [(worker, now_ts, now_ts, token, process, r[0]) for r in rows],
             )
         return [
             Delivery(
@@ -617,31 +626,76 @@ class SQLiteStore:
                 attempts=int(r[6]),
                 claimed_by=worker,
                 sent=tuple(json.loads(r[7])) if r[7] else (),
+                claim_token=token,
             )
             for r in rows
         ]
 
     async def release_claims(
-        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+        self,
+        platform: str,
+        *,
+        worker: str | None = None,
+        older_than: dt.datetime | None = None,
+        silent_since: dt.datetime | None = None,
+        processes: Sequence[str] = (),
     ) -> int:
         """Put claimed rows back to pending: ``worker``'s own (it restarted, so whatever it had
-        in flight is unfinished) or anyone's claimed before ``older_than`` (a dead process)."""
-        if worker is None and older_than is None:
-            raise ValueError("release whose claims? give worker or older_than")
-        clauses, params = [], [_ts(), platform]
+        in flight is unfinished), anyone's claimed before ``older_than`` (a dead process),
+        those of processes not heard from (:meth:`heartbeat`) since ``silent_since``, or those
+        of ``processes`` (known to have ended).
+
+        With ``silent_since``, ``worker``'s claims are released only when no live process made
+        them: a second process running under the same name keeps its claims."""
+        if worker is None and older_than is None and silent_since is None and not processes:
+            raise ValueError("release whose claims? give worker, older_than or silent_since")
+        clauses: list[str] = []
+        params: list[Any] = [_ts(), platform]
+        if processes:
+            clauses.append(f"claimed_process IN ({', '.join('?' for _ in processes)})")
+            params += list(processes)
+        alive = "claimed_process IN (SELECT process FROM workers WHERE seen_at >= ?)"
         if worker is not None:
-            clauses.append("claimed_by = ?")
-            params.append(worker)
+            if silent_since is not None:
+                clauses.append(f"(claimed_by = ? AND NOT ({alive} IS TRUE))")
+                params += [worker, _ts(silent_since)]
+            else:
+                clauses.append("claimed_by = ?")
+                params.append(worker)
+        elif silent_since is not None:
+            clauses.append(f"(claimed_process IS NOT NULL AND NOT ({alive}))")
+            params.append(_ts(silent_since))
         if older_than is not None:
             clauses.append("claimed_at < ?")
             params.append(_ts(older_than))
         async with self.transaction() as db:
             cursor = await db.execute(
-                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ?"
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
+                " claim_token = NULL, claimed_process = NULL, updated_at = ?"
                 f" WHERE platform = ? AND status = 'claimed' AND ({' OR '.join(clauses)})",
                 params,
             )
             return max(cursor.rowcount, 0)
+
+    async def processes(self) -> list[str]:
+        """The processes that have heartbeat in the last day."""
+        async with self.reading() as db:
+            rows = await (
+                await db.execute("SELECT process FROM workers ORDER BY process")
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def heartbeat(self, process: str, worker: str) -> None:
+        """``process`` (running as ``worker``) is alive now: its claims stay its own."""
+        now = _ts()
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM workers WHERE process = ?", (process,))
+            await db.execute(
+                "INSERT INTO workers (process, worker, seen_at) VALUES (?, ?, ?)",
+                (process, worker, now),
+            )
+            cutoff = _ts(utcnow() - dt.timedelta(days=1))
+            await db.execute("DELETE FROM workers WHERE seen_at < ?", (cutoff,))
 
     async def next_due(self, platform: str) -> dt.datetime | None:
         """When the earliest pending row of ``platform`` becomes due (``None``: nothing pending)."""
@@ -671,8 +725,9 @@ class SQLiteStore:
         cursor = await db.execute(
             "UPDATE outbox SET status = ?, error = ?, message_ids = COALESCE(?, message_ids),"
             " attempts = COALESCE(?, attempts), not_before = COALESCE(?, not_before),"
-            " claimed_by = NULL, claimed_at = NULL, updated_at = ?"
-            " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            " claimed_by = NULL, claimed_at = NULL, claim_token = NULL, claimed_process = NULL,"
+            " updated_at = ? WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+            " AND claim_token IS ?",
             (
                 status.value,
                 error[:1000] if error else None,
@@ -682,6 +737,7 @@ class SQLiteStore:
                 now,
                 delivery.id,
                 delivery.claimed_by,
+                delivery.claim_token,
             ),
         )
         return cursor.rowcount > 0
