@@ -116,3 +116,24 @@ async def test_database_files_are_private_to_their_owner(tmp_path: Path) -> None
     finally:
         await store.close()
     assert modes == {f.name: 0o600 for f in files}
+
+
+@pytest.mark.parametrize(("command", "stdin"), ENTRY_POINTS)
+def test_a_database_from_a_newer_dlw_bot_is_named(tmp_path: Path, command: str, stdin: str) -> None:
+    database = good_database(tmp_path / "bot.sqlite3")
+    db = sqlite3.connect(database)
+    with db:
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        db.execute("INSERT INTO schema_migrations VALUES (99, 'later')")
+    db.close()
+    result = run_cli(
+        command, cwd=tmp_path, stdin=stdin, env={"DLW_DATABASE": str(database)}, timeout=BOUND
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"database error: {database}: the database is at schema version 99, newer than this"
+        )
+    )

@@ -128,7 +128,9 @@ class SQLiteStore:
             await db.close()  # a refused or failed open must not leak the connection thread
             if isinstance(exc, sqlite3.Error):
                 raise _unavailable(path, exc) from None
-            if isinstance(exc, StoreBusy):
+            if isinstance(exc, StoreBusy | StoreUnavailable) and not str(exc).startswith(
+                f"{path}:"
+            ):
                 raise StoreUnavailable(f"{path}: {exc}") from None
             raise
         return store
@@ -189,7 +191,7 @@ class SQLiteStore:
             row = await (await db.execute("SELECT MAX(version) FROM schema_migrations")).fetchone()
             current = (row[0] if row else None) or 0
         if current > len(MIGRATIONS):
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"the database is at schema version {current}, newer than this dlw-bot ({len(MIGRATIONS)}); upgrade dlw-bot"
             )
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
