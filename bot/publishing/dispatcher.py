@@ -118,8 +118,8 @@ class Dispatcher:
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
     _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
-    # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
     _next_beat: float = field(default=0.0, init=False)  # loop time of the next heartbeat
+    # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
     _unsettled: dict[int, tuple[Delivery, Callable[[], Awaitable[bool]]]] = field(
         default_factory=dict, init=False
     )
@@ -183,8 +183,9 @@ class Dispatcher:
             self._next_beat = now + self.heartbeat
 
     def _silent_since(self) -> dt.datetime:
-        """Processes not heard from since then are gone (three heartbeats missed)."""
-        return self.clock() - dt.timedelta(seconds=3 * self.heartbeat)
+        """Processes not heard from since then are gone (three heartbeats missed). Real time,
+        as the heartbeats' own timestamps are."""
+        return utcnow() - dt.timedelta(seconds=3 * self.heartbeat)
 
     async def _step(self, stop: asyncio.Event) -> None:
         await self._beat()
