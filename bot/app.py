@@ -30,7 +30,8 @@ from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
 from bot.store import SQLiteStore, Store
-from bot.views import content_rejected_reply
+from bot.supervisor import supervise
+from bot.views import content_rejected_reply, task_failed_reply, task_recovered_reply
 
 if TYPE_CHECKING:
     from bot.ingest.poller import FeedPoller
@@ -72,7 +73,13 @@ class App:
     async def _open(cls, settings: Settings | None, local_platforms: Collection[str]) -> App:
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
-        store = await SQLiteStore.open(settings.database)
+        try:
+            store = await SQLiteStore.open(
+                settings.database, busy_timeout=settings.database_busy_timeout
+            )
+        except BaseException:
+            archive.archive.close()
+            raise
         log.info(
             "loaded %d issues (%d items) from %s; database %s",
             len(archive.archive.issues),
@@ -105,7 +112,7 @@ class App:
             adapter, self.store, self.publisher, worker=self.settings.instance, **options
         )
         self.dispatchers.append(dispatcher)
-        self._publishing.append(self.spawn(dispatcher.run(), f"dispatcher-{adapter.platform}"))
+        self._publishing.append(self.supervise(dispatcher.run, f"dispatcher-{adapter.platform}"))
         return dispatcher
 
     def schedule_publishing(self) -> WeeklyPublisher | None:
@@ -115,7 +122,7 @@ class App:
             log.info("scheduled publishing is off (DLW_PUBLISH_SCHEDULE=off)")
             return None
         weekly = WeeklyPublisher(schedule, self.publisher, self.store)
-        self._publishing.append(self.spawn(weekly.run(), "weekly-publisher"))
+        self._publishing.append(self.supervise(weekly.run, "weekly-publisher"))
         return weekly
 
     def poll_feed(self) -> FeedPoller | None:
@@ -124,7 +131,7 @@ class App:
 
         poller = feed_poller(self.settings, self.archive, self.store, self.tell_operators)
         if poller is not None:
-            self.spawn(poller.run(), "feed-poller")
+            self.supervise(poller.run, "feed-poller")
         return poller
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -133,6 +140,32 @@ class App:
         task.add_done_callback(_log_crash)
         self._tasks.append(task)
         return task
+
+    def supervise(
+        self, start: Callable[[], Coroutine[Any, Any, Any]], name: str
+    ) -> asyncio.Task[Any]:
+        """Like :meth:`spawn`, for work meant to last the app's lifetime: a failure is logged,
+        told to operators once per streak and the work restarted with bounded backoff
+        (``DLW_RESTART_BACKOFF`` .. ``DLW_RESTART_MAX_BACKOFF``), so a storage fault never
+        stops publishing for good."""
+
+        async def failed(task: str, error: BaseException, retry_in: float) -> None:
+            await self.tell_operators(task_failed_reply(task, error, retry_in))
+
+        async def recovered(task: str, failures: int) -> None:
+            await self.tell_operators(task_recovered_reply(task, failures))
+
+        return self.spawn(
+            supervise(
+                name,
+                start,
+                backoff=self.settings.restart_backoff,
+                max_backoff=self.settings.restart_max_backoff,
+                on_failure=failed,
+                on_recovery=recovered,
+            ),
+            name,
+        )
 
     def watch_content(self) -> None:
         """Reload the archive whenever the content directory changes."""
@@ -146,7 +179,7 @@ class App:
                     )
                     await self.tell_operators(content_rejected_reply(outcome.errors))
 
-        self.spawn(watch(), "content-watcher")
+        self.supervise(watch, "content-watcher")
 
     async def tell_operators(self, reply: Reply) -> None:
         """Best effort: a direct message to every operator on a platform this process runs."""

@@ -88,10 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         or (args.command in {None, "run", "shell"} and not platforms.configured),
     )
     if args.command in {None, "run"}:
-        try:
-            return _run(settings, platforms)
-        except KeyboardInterrupt:
-            return 130
+        return _guarded(lambda: _run(settings, platforms))
     handler = {
         "shell": _shell,
         "validate": _validate,
@@ -102,8 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "publish": _publish,
         "status": _status,
     }[args.command]
+    return _guarded(lambda: handler(settings, args))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run a subcommand; a database that can't be opened is one line and exit 1 (never a
+    traceback, never a process left hanging), Ctrl-C is 130."""
+    from bot.store import StoreUnavailable
+
     try:
-        return handler(settings, args)
+        return run()
+    except StoreUnavailable as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -324,7 +332,9 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     from bot.store import SQLiteStore
 
     async def go() -> int:
-        store = await SQLiteStore.open(settings.database)
+        store = await SQLiteStore.open(
+            settings.database, busy_timeout=settings.database_busy_timeout
+        )
         try:
             reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
         finally:

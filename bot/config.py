@@ -9,13 +9,13 @@ runs the console shell. These are the core's settings: each platform's (``DLW_TE
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.model import process_name
 from bot.schedule import Schedule, ScheduleError
 
 __all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
@@ -68,6 +68,23 @@ class Settings(BaseSettings):
         "else the bundled copy.",
     )
     database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
+    database_busy_timeout: float = Field(
+        default=3.0,
+        description="Seconds a database statement waits for another process's write lock.",
+    )
+    command_timeout: float = Field(
+        default=5.0,
+        description="Seconds a command may wait for the database before the reader is told it "
+        "is busy.",
+    )
+    restart_backoff: float = Field(
+        default=1.0,
+        description="First wait before a crashed background task (dispatcher, scheduler, "
+        "watchers) is restarted; doubles per failure in a row.",
+    )
+    restart_max_backoff: float = Field(
+        default=60.0, description="Longest wait between restarts of a failing background task."
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
     admins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
@@ -81,9 +98,10 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="Time zone of the schedule (IANA name).")
     instance: str = Field(
-        default_factory=socket.gethostname,
-        description="This process's name in delivery claims: unique per process sharing a "
-        "database, stable across restarts.",
+        default_factory=process_name,
+        description="This process's name in delivery claims (default host:pid:random, unique "
+        "per process). Claims are fenced, so two processes given the same name never send a "
+        "row twice.",
     )
 
     feed_url: str | None = Field(

@@ -8,6 +8,9 @@ without the others following.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,11 +31,18 @@ __all__ = [
     "SubscriptionKind",
     "Target",
     "Unreachable",
+    "process_name",
     "utcnow",
 ]
 
 #: How many topics and keywords one reader may follow.
 MAX_SUBSCRIPTIONS = 25
+
+
+def process_name() -> str:
+    """A name unique to this process among all sharing a database: ``host:pid:random`` (the
+    random part tells apart a later process that got the same pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def utcnow() -> dt.datetime:
@@ -145,6 +155,7 @@ class Delivery:
     attempts: int
     claimed_by: str
     sent: tuple[str, ...] = ()  # messages earlier attempts delivered (a reply cut off midway)
+    claim_token: str | None = None  # this claim's fence: settling needs it
 
 
 @dataclass(frozen=True)

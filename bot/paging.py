@@ -9,6 +9,7 @@ saved line is gone. Each adapter only says how its payloads look (:class:`Payloa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from bot.reply import Continuation, Reply
 from bot.store.protocols import Continuations
 
 __all__ = ["EXPIRED", "Paging", "PayloadFormat", "expired_reply", "inline_payload"]
+
+log = logging.getLogger(__name__)
 
 #: What a reader is told when a button's command line is no longer known.
 EXPIRED = "That button has expired; run the command again."
@@ -53,11 +56,24 @@ class Paging:
 
     store: Continuations
 
-    async def encode(self, more: Continuation, form: PayloadFormat) -> str:
-        """The payload for ``more``: inline if it fits, else a key saved in the store."""
+    async def encode(self, more: Continuation, form: PayloadFormat) -> str | None:
+        """The payload for ``more``: inline if it fits, else a key saved in the store.
+
+        ``None`` when the store could not save it: the reply goes out without its button (the
+        reader still gets this page; the failure is logged), rather than not at all."""
         payload = inline_payload(more, form)
         if payload is None:
-            payload = form.stored + await self.store.save_continuation(more.command, more.page)
+            try:
+                key = await self.store.save_continuation(more.command, more.page)
+            except Exception:
+                log.warning(
+                    "could not save the continuation of %r; sending the reply without its "
+                    "More button",
+                    more.command[:80],
+                    exc_info=True,
+                )
+                return None
+            payload = form.stored + key
         return payload
 
     async def decode(self, payload: str, form: PayloadFormat) -> tuple[str, int] | None:

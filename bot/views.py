@@ -358,6 +358,26 @@ def preview_reply(issue: Issue, plan_described: str, published: Publication | No
     return replace(channel_reply(issue), ephemeral=True, then=(summary,))
 
 
+def task_failed_reply(task: str, error: BaseException, retry_in: float) -> Reply:
+    """What operators are told the first time a background task fails in a row of failures."""
+    return Reply.text(
+        f"The background task {task} failed: {shorten(f'{type(error).__name__}: {error}', 300)}\n\n"
+        f"It is restarted automatically (first in {retry_in:.3g}s, then less and less often) "
+        "and nothing queued is lost; you hear from me again once it has recovered. The log has "
+        "the details.",
+        title="Background task failing",
+        tone=Tone.ERROR,
+    )
+
+
+def task_recovered_reply(task: str, failures: int) -> Reply:
+    """What operators are told when a failing background task works again."""
+    return Reply.text(
+        f"The background task {task} is running again after {plural(failures, 'failure')}.",
+        title="Background task recovered",
+    )
+
+
 def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
     """What operators are told when a content change can't be served."""
     lines = [str(e) for e in errors[:limit]]

@@ -4,13 +4,16 @@ running the real command line in a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +40,11 @@ async def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.
 
 
 def run_cli(
-    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+    *args: str,
+    cwd: Path,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m bot ARGS`` as an operator runs it: in ``cwd``, with no ``DLW_*`` settings
     but ``env``'s, this checkout importable from anywhere."""
@@ -47,7 +54,7 @@ def run_cli(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env=cli_environment(env or {}),
     )
 
@@ -114,3 +121,26 @@ class TerminalShell:
             self.process.wait()
         os.close(self.master)
         os.close(self.terminal)
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "1m") -> Iterator[Path]:
+    """A small tmpfs mounted at ``path`` (a real full disk or read-only file system for the
+    storage-fault tests); skips the test when this machine does not let us mount one."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'mount failed'})")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def remount(path: Path, options: str) -> None:
+    """Change a :func:`tmpfs` mount's options, e.g. ``ro`` or ``rw``."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)

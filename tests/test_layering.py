@@ -20,6 +20,7 @@ LEAVES = {
     "bot.schedule": {"bot.errors"},
     "bot.model": set(),
     "bot.reply": set(),
+    "bot.supervisor": set(),
 }
 
 #: What the content layer may build on.

@@ -18,6 +18,7 @@ from bot.store import (
     DeliveryStatus,
     PlannedDelivery,
     SQLiteStore,
+    StoreUnavailable,
     Subscription,
     SubscriptionKind,
     Target,
@@ -55,7 +56,7 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
     async with aiosqlite.connect(path) as db:
         await db.execute("INSERT INTO schema_migrations VALUES (999, 'future')")
         await db.commit()
-    with pytest.raises(RuntimeError, match="newer than this dlw-bot"):
+    with pytest.raises(StoreUnavailable, match="newer than this dlw-bot"):
         await SQLiteStore.open(path)
 
 

@@ -737,6 +737,25 @@ async def test_more_button_for_a_long_command_goes_through_the_store(
     assert await app_of(adapter).store.load_continuation(data[5:]) == (f"/search {query}", 2)
 
 
+async def test_a_page_whose_more_button_could_not_be_saved_still_reaches_the_reader(
+    fake: FakeTelegram, adapter: TelegramAdapter, logs: LogWatch
+) -> None:
+    # The store refuses the continuation for real (SQLite aborts the INSERT, as on a full disk).
+    async with sqlite(app_of(adapter).store).transaction() as db:
+        await db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON continuations"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    query = "reinforcement learning agents trained with rewards on hard benchmarks"
+    [first] = await ask(fake, ALICE, f"/search {query}")
+    assert first.text.startswith(f"Search: {query}\n\nResults 1–")
+    assert first.callback_data == []  # the page, without a button that could not work
+    assert any(
+        "without its More button" in r.getMessage() and r.levelno == logging.WARNING
+        for r in logs.records
+    )
+
+
 async def test_an_expired_more_button_says_so_without_a_message(
     fake: FakeTelegram, adapter: TelegramAdapter
 ) -> None:

@@ -330,8 +330,10 @@ class DiscordAdapter:
         """
         payload: dict[str, Any] = {"embeds": list(message.embeds), "allowed_mentions": NO_MENTIONS}
         view: discord.ui.View | None = None
-        if message.more is not None:
+        custom_id = None
+        if message.more is not None:  # None when it could not be saved: no button (logged)
             custom_id = await self.services.paging.encode(message.more, MORE)
+        if message.more is not None and custom_id is not None:
             view = discord.ui.View(timeout=None)
             view.add_item(MoreButton(custom_id, message.more.label))
             payload["view"] = view

@@ -69,8 +69,10 @@ async def deliver(
     return sent
 
 
-async def _more_markup(paging: Paging, more: Continuation) -> InlineKeyboardMarkup:
+async def _more_markup(paging: Paging, more: Continuation) -> InlineKeyboardMarkup | None:
     data = await paging.encode(more, MORE)
+    if data is None:  # not saved (logged): the page goes out without its button
+        return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(more.label, callback_data=data)]])
 
 

@@ -19,6 +19,7 @@ friendly reply.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import inspect
 import logging
@@ -38,10 +39,11 @@ from bot.model import Target
 from bot.paging import expired_reply
 from bot.publishing import Publisher
 from bot.reply import Reply
-from bot.store import Store
+from bot.store import Store, StoreBusy
 from bot.views import EntryPage
 
 __all__ = [
+    "BUSY",
     "ChatKind",
     "Command",
     "CommandRegistry",
@@ -58,6 +60,8 @@ log = logging.getLogger("bot.commands")
 
 MAX_SUGGEST_INPUT = 100  # characters of a partial value autocomplete looks at
 MAX_LINE_CHARS = 16_384  # far above any real command; caps parsing work
+#: The reply when the database stays locked (by another process) past ``DLW_COMMAND_TIMEOUT``.
+BUSY = "The bot's database is busy; please try again in a moment."
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?=\s|$)")
 
 
@@ -365,7 +369,13 @@ class CommandRegistry:
         if refusal is not None:
             return refusal
         try:
-            return await command.handler(ctx, **args)
+            # One bound for the whole command: a store call waiting on a busy database gives
+            # up (its transaction rolled back, nothing half-written) instead of stalling.
+            async with asyncio.timeout(ctx.services.settings.command_timeout):
+                return await command.handler(ctx, **args)
+        except (StoreBusy, TimeoutError):
+            log.warning("/%s: the database is busy; the reader was asked to retry", command.name)
+            return Reply.error(BUSY)
         except Exception:  # a bug must not take the bot down; the reader gets an apology
             log.exception("/%s failed for %s:%s", command.name, ctx.platform, ctx.user_id)
             return Reply.error(

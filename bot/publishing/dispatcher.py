@@ -22,9 +22,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from bot.delivery import (
@@ -36,14 +39,34 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.model import Delivery, DeliveryKind, Target, utcnow
+from bot.model import Delivery, DeliveryKind, Target, process_name, utcnow
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
-from bot.store import Store
+from bot.store import Store, StoreError
 
 __all__ = ["Dispatcher", "Sender"]
 
 log = logging.getLogger("bot.publishing")
+
+
+def ended_here(processes: Sequence[str]) -> list[str]:
+    """Of ``processes`` (named ``host:pid:random``, see :func:`bot.model.process_name`), those of
+    this host whose pid no longer runs: a restarted bot takes their claims back at once instead
+    of waiting for their heartbeats to go stale."""
+    host = socket.gethostname()
+    ended = []
+    for process in processes:
+        where, _, rest = process.partition(":")
+        pid, _, _ = rest.partition(":")
+        if where != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            ended.append(process)
+        except OSError:
+            continue  # it exists (another user's): alive
+    return ended
 
 
 class Sender(Protocol):
@@ -59,10 +82,12 @@ class Sender(Protocol):
 class Dispatcher:
     """Drains one platform's outbox through ``sender``.
 
-    ``worker`` names this process in the store's claims; it must be unique among processes
-    sharing the database and stable across restarts (``DLW_INSTANCE``), so that a restarted
-    process resumes its own unfinished rows at once. Claims of other workers older than
-    ``lease`` seconds are taken back too (their process died).
+    ``worker`` names this process in the store's claims (``DLW_INSTANCE``, by default unique
+    per process). Claims are fenced: each carries a token its settle must present, and the
+    ``process`` that made it, which heartbeats every ``heartbeat`` seconds. At start a
+    dispatcher takes back its worker name's claims only where no live process holds them (so a
+    second process given the same name never has its rows resent); claims of a process silent
+    for three heartbeats, or any claim older than ``lease`` seconds, are taken back while idle.
 
     Outcomes: sent; ``RateLimited`` waits exactly ``retry_after`` (the whole platform pauses, the
     row is not counted as failing); ``TransientError`` retries with exponential backoff up to
@@ -82,7 +107,9 @@ class Dispatcher:
     backoff: float = 2.0
     max_backoff: float = 600.0
     shutdown_grace: float = 10.0
+    heartbeat: float = 10.0
     clock: Callable[[], dt.datetime] = utcnow
+    process: str = field(default_factory=process_name)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _paused_until: dt.datetime | None = field(default=None, init=False)
     _chat_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(
@@ -91,6 +118,11 @@ class Dispatcher:
     _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
     _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
+    _next_beat: float = field(default=0.0, init=False)  # loop time of the next heartbeat
+    # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
+    _unsettled: dict[int, tuple[Delivery, Callable[[], Awaitable[bool]]]] = field(
+        default_factory=dict, init=False
+    )
 
     @property
     def platform(self) -> str:
@@ -103,7 +135,15 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Work until ``stop`` is set (or cancelled); in-flight sends finish before returning."""
         stop = stop or asyncio.Event()
-        resumed = await self.store.release_claims(self.platform, worker=self.worker)
+        if not await self._resettle():  # (a restart after a failure) before claims are released
+            raise StoreError(f"{len(self._unsettled)} delivery outcomes are not recorded yet")
+        await self._beat()
+        resumed = await self.store.release_claims(
+            self.platform,
+            worker=self.worker,
+            silent_since=self._silent_since(),
+            processes=ended_here(await self.store.processes()),
+        )
         if resumed:
             log.warning(
                 "%s: resuming %d deliveries left unfinished by a previous run",
@@ -115,6 +155,13 @@ class Dispatcher:
                 await self._step(stop)
         finally:
             await self._finish_inflight()
+            if self._unsettled and not await self._resettle():
+                log.error(
+                    "%s: %d delivery outcomes could not be recorded; those rows stay claimed and "
+                    "are sent again when their claim is taken back",
+                    self.platform,
+                    len(self._unsettled),
+                )
 
     async def _finish_inflight(self) -> None:
         """Let sends under way finish and be recorded; past ``shutdown_grace`` they are cancelled
@@ -128,7 +175,20 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _beat(self) -> None:
+        """Tell the store this process is alive (at most every ``heartbeat`` seconds)."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_beat:
+            await self.store.heartbeat(self.process, self.worker)
+            self._next_beat = now + self.heartbeat
+
+    def _silent_since(self) -> dt.datetime:
+        """Processes not heard from since then are gone (three heartbeats missed). Real time,
+        as the heartbeats' own timestamps are."""
+        return utcnow() - dt.timedelta(seconds=3 * self.heartbeat)
+
     async def _step(self, stop: asyncio.Event) -> None:
+        await self._beat()
         claimed = await self._claim()
         self._wake.clear()
         if claimed:
@@ -165,10 +225,12 @@ class Dispatcher:
 
     async def _release_expired(self) -> None:
         cutoff = self.clock() - dt.timedelta(seconds=self.lease)
-        released = await self.store.release_claims(self.platform, older_than=cutoff)
+        released = await self.store.release_claims(
+            self.platform, older_than=cutoff, silent_since=self._silent_since()
+        )
         if released:
             log.warning(
-                "%s: took back %d deliveries claimed over %gs ago",
+                "%s: took back %d deliveries of stopped processes (or claimed over %gs ago)",
                 self.platform,
                 released,
                 self.lease,
@@ -176,13 +238,17 @@ class Dispatcher:
 
     async def _claim(self) -> int:
         """Claim as many due rows as there are free slots and start sending them."""
+        if self._unsettled and not await self._resettle():
+            return 0  # outcomes first: nothing new until the store records what already went
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return 0
         free = min(self._limit - len(self._inflight), self._allowance())
         if free <= 0:
             return 0
-        deliveries = await self.store.claim_deliveries(self.platform, self.worker, free, now=now)
+        deliveries = await self.store.claim_deliveries(
+            self.platform, self.worker, free, now=now, process=self.process
+        )
         self._tokens -= len(deliveries)
         for delivery in deliveries:
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
@@ -228,7 +294,8 @@ class Dispatcher:
             self._paused_until = max(self._paused_until or until, until)
             await self._settled(
                 delivery,
-                self.store.retry_delivery(
+                partial(
+                    self.store.retry_delivery,
                     delivery,
                     until,
                     str(error),
@@ -239,14 +306,21 @@ class Dispatcher:
             log.info("%s: rate limited, pausing %.2fs", self.platform, error.retry_after)
         except TargetGone as error:
             await self._settled(
-                delivery, self.store.mark_gone(delivery, str(error), thread_only=error.thread_only)
+                delivery,
+                partial(self.store.mark_gone, delivery, str(error), thread_only=error.thread_only),
             )
             log.info("%s: %s is gone (%s); deactivated", self.platform, target, error)
         except ChatMoved as error:
             await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
             await self._settled(
                 delivery,
-                self.store.retry_delivery(delivery, self.clock(), str(error), count_attempt=False),
+                partial(
+                    self.store.retry_delivery,
+                    delivery,
+                    self.clock(),
+                    str(error),
+                    count_attempt=False,
+                ),
             )
             log.info(
                 "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
@@ -255,7 +329,7 @@ class Dispatcher:
             attempts = delivery.attempts + 1
             if attempts >= self.max_attempts:
                 message = f"gave up after {attempts} attempts: {error}"
-                await self._settled(delivery, self.store.mark_failed(delivery, message))
+                await self._settled(delivery, partial(self.store.mark_failed, delivery, message))
                 log.warning(
                     "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
                 )
@@ -265,7 +339,8 @@ class Dispatcher:
                 when = self.clock() + dt.timedelta(seconds=delay)
                 await self._settled(
                     delivery,
-                    self.store.retry_delivery(
+                    partial(
+                        self.store.retry_delivery,
                         delivery,
                         when,
                         str(error),
@@ -282,17 +357,19 @@ class Dispatcher:
                     delay,
                 )
         except (PermanentError, DeliveryError) as error:
-            await self._settled(delivery, self.store.mark_failed(delivery, str(error)))
+            await self._settled(delivery, partial(self.store.mark_failed, delivery, str(error)))
             log.warning(
                 "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, error
             )
         except Exception as error:  # a bug (rendering, adapter): recorded, never retried in a loop
             log.exception("%s: delivery %d to %s crashed", self.platform, delivery.id, target)
             await self._settled(
-                delivery, self.store.mark_failed(delivery, f"internal error: {error!r}")
+                delivery, partial(self.store.mark_failed, delivery, f"internal error: {error!r}")
             )
         else:
-            await self._settled(delivery, self.store.mark_sent(delivery, [*delivery.sent, *ids]))
+            await self._settled(
+                delivery, partial(self.store.mark_sent, delivery, [*delivery.sent, *ids])
+            )
 
     def _allowance(self) -> int:
         """How many sends may start now: a token bucket filled at ``messages_per_second`` that
@@ -317,11 +394,34 @@ class Dispatcher:
             return 0.0
         return (1 - self._tokens) / rate
 
-    async def _settled(self, delivery: Delivery, outcome: Awaitable[bool]) -> None:
-        if not await outcome:
+    async def _settled(self, delivery: Delivery, settle: Callable[[], Awaitable[bool]]) -> None:
+        """Record an outcome. When the store fails (a full disk, a lock held too long) the
+        outcome is kept and applied again before anything new is claimed: the message may have
+        gone out, and a row left ``claimed`` would be sent again after the lease."""
+        try:
+            settled = await settle()
+        except Exception as error:
+            self._unsettled[delivery.id] = (delivery, settle)
+            log.warning(
+                "%s: recording the outcome of delivery %d failed (%s); retrying before new claims",
+                self.platform,
+                delivery.id,
+                error,
+            )
+            return
+        self._unsettled.pop(delivery.id, None)
+        if not settled:
             log.warning(
                 "%s: delivery %d was no longer claimed by %s when it finished (lease expired?)",
                 self.platform,
                 delivery.id,
                 self.worker,
             )
+
+    async def _resettle(self) -> bool:
+        """Apply the outcomes the store refused earlier; ``True`` once none is left."""
+        for delivery, settle in list(self._unsettled.values()):
+            await self._settled(delivery, settle)
+            if delivery.id in self._unsettled:
+                return False
+        return True

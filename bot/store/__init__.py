@@ -31,6 +31,9 @@ from bot.store.protocols import (
     Outbox,
     Publications,
     Store,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
     Subscriptions,
 )
 from bot.store.sqlite import SQLiteStore
@@ -54,6 +57,9 @@ __all__ = [
     "Publications",
     "SQLiteStore",
     "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreUnavailable",
     "SubscribeOutcome",
     "Subscription",
     "SubscriptionKind",

@@ -83,6 +83,18 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: fenced claims. Each claim carries its own token (a settle must present it, so a claimant
+    # whose row was taken back can't record over the new claim) and the process that made it;
+    # processes heartbeat in workers, so claims of a live process are never taken back at start.
+    """
+    ALTER TABLE outbox ADD COLUMN claim_token TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_process TEXT;
+    CREATE TABLE workers (
+        process TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        seen_at TEXT NOT NULL
+    );
+    """,
 )
 
 

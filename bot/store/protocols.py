@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.errors import DlwError
 from bot.model import (
     Channel,
     Delivery,
@@ -32,8 +33,25 @@ __all__ = [
     "Outbox",
     "Publications",
     "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreUnavailable",
     "Subscriptions",
 ]
+
+
+class StoreError(DlwError):
+    """The store could not do what was asked (a backend's own error translated)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database can't be opened at all: its message names the file and what is wrong, e.g.
+    ``/srv/bot.sqlite3: not a SQLite database (file is not a database)``."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the database longer than the busy timeout; trying again later may
+    work. Nothing of the refused transaction was written."""
 
 
 class Subscriptions(Protocol):
@@ -151,15 +169,38 @@ class Outbox(Protocol):
     """The delivery queue dispatchers drain: claims with leases, outcomes recorded per row."""
 
     async def claim_deliveries(
-        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+        self,
+        platform: str,
+        worker: str,
+        limit: int,
+        *,
+        now: dt.datetime | None = None,
+        process: str | None = None,
     ) -> list[Delivery]:
-        """Atomically take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first."""
+        """Atomically take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first,
+        each claim with a fresh token its settle must present; ``process`` made the claim."""
         ...
 
     async def release_claims(
-        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+        self,
+        platform: str,
+        *,
+        worker: str | None = None,
+        older_than: dt.datetime | None = None,
+        silent_since: dt.datetime | None = None,
+        processes: Sequence[str] = (),
     ) -> int:
-        """Put ``worker``'s claims, or claims older than ``older_than``, back to pending."""
+        """Put ``worker``'s claims, claims older than ``older_than``, claims of processes
+        silent since ``silent_since`` (with ``worker``: only its claims no live process holds)
+        or of ``processes`` (ended) back to pending."""
+        ...
+
+    async def processes(self) -> list[str]:
+        """The processes that have recently recorded a heartbeat."""
+        ...
+
+    async def heartbeat(self, process: str, worker: str) -> None:
+        """Record that ``process`` (running as ``worker``) is alive."""
         ...
 
     async def next_due(self, platform: str) -> dt.datetime | None:

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ from bot.model import (
     utcnow,
 )
 from bot.store.migrations import MIGRATIONS, statements
+from bot.store.protocols import StoreBusy, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
 
@@ -43,6 +46,45 @@ __all__ = ["SQLiteStore"]
 def _ts(moment: dt.datetime | None = None) -> str:
     """Timestamps are ISO-8601 UTC text with fixed width, so they sort and compare as strings."""
     return (moment or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) when it does not exist yet;
+    SQLite gives its -wal and -shm files the same mode. A directory in the way is refused."""
+    if path.is_dir():
+        raise StoreUnavailable(f"{path}: is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StoreUnavailable(f"{path}: cannot create the database ({reason.lower()})") from None
+    os.close(fd)
+
+
+#: SQLite's messages → what they mean for an operator looking at the file.
+_MEANINGS = (
+    ("file is not a database", "not a SQLite database"),
+    ("malformed", "corrupted"),
+    ("readonly", "read-only (the file or its directory cannot be written)"),
+    ("unable to open", "cannot be opened (missing directory or no permission)"),
+    ("disk i/o", "input/output error"),
+    ("full", "the disk is full"),
+    ("locked", "locked by another process"),
+)
+
+
+def _unavailable(path: Path | str, exc: sqlite3.Error) -> StoreUnavailable:
+    message = str(exc)
+    meaning = next((m for key, m in _MEANINGS if key in message.lower()), "cannot be used")
+    return StoreUnavailable(f"{path}: {meaning} ({message})")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 class SQLiteStore:
@@ -57,29 +99,61 @@ class SQLiteStore:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SQLiteStore:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=10000")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        store = cls(db)
+    async def open(cls, path: Path | str, *, busy_timeout: float = 3.0) -> SQLiteStore:
+        """Open (creating it 0600 if need be) and migrate the database at ``path``.
+
+        Raises :class:`StoreUnavailable` naming the file and what is wrong (not a database,
+        corrupted, read-only, a directory...) with the connection closed again, so a failed start
+        ends the process instead of leaving aiosqlite's thread running. ``busy_timeout``: how long
+        a statement waits for another process's write lock before :class:`StoreBusy`.
+        """
+        memory = str(path) == ":memory:"
+        if not memory:
+            _create_private(Path(path))
         try:
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unavailable(path, exc) from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute(f"PRAGMA busy_timeout={max(0, int(busy_timeout * 1000))}")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            store = cls(db)
             await store._migrate()
-        except BaseException:
-            await db.close()  # a refused or failed migration must not leak the connection thread
+            if not memory:
+                await store._check_readable()
+        except BaseException as exc:
+            await db.close()  # a refused or failed open must not leak the connection thread
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(path, exc) from None
+            if isinstance(exc, StoreBusy | StoreUnavailable) and not str(exc).startswith(
+                f"{path}:"
+            ):
+                raise StoreUnavailable(f"{path}: {exc}") from None
             raise
         return store
+
+    async def _check_readable(self) -> None:
+        """Read every page's structure once: a truncated or damaged file fails here, at start,
+        rather than at the first command that touches the broken part."""
+        async with self.reading() as db:
+            row = await (await db.execute("PRAGMA quick_check(1)")).fetchone()
+        if row is None or row[0] != "ok":
+            raise sqlite3.DatabaseError(
+                f"database disk image is malformed ({row[0] if row else '?'})"
+            )
 
     async def close(self) -> None:
         await self._db.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One atomic unit of work: everything inside commits together or not at all."""
+        """One atomic unit of work: everything inside commits together or not at all (also when
+        the caller is cancelled, e.g. by a command's timeout: the ROLLBACK is queued behind
+        whatever statement was running). Another writer holding the database past the busy
+        timeout raises :class:`StoreBusy`."""
         async with self._lock:
             try:
                 # BEGIN belongs inside: a task cancelled while it waits for BEGIN does not stop
@@ -87,17 +161,27 @@ class SQLiteStore:
                 # keeps the connection from staying in a transaction no later BEGIN can start.
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-            except BaseException:
-                with contextlib.suppress(aiosqlite.OperationalError):  # BEGIN itself failed
-                    await self._db.execute("ROLLBACK")
-                raise
-            else:
                 await self._db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):  # BEGIN itself failed: nothing to undo
+                    await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                    raise StoreBusy(
+                        "the database is busy (another process holds its lock)"
+                    ) from exc
+                raise
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            yield self._db
+            try:
+                yield self._db
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    raise StoreBusy(
+                        "the database is busy (another process holds its lock)"
+                    ) from exc
+                raise
 
     async def _migrate(self) -> None:
         async with self.transaction() as db:
@@ -107,7 +191,7 @@ class SQLiteStore:
             row = await (await db.execute("SELECT MAX(version) FROM schema_migrations")).fetchone()
             current = (row[0] if row else None) or 0
         if current > len(MIGRATIONS):
-            raise RuntimeError(
+            raise StoreUnavailable(
                 f"the database is at schema version {current}, newer than this dlw-bot ({len(MIGRATIONS)}); upgrade dlw-bot"
             )
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
@@ -503,11 +587,20 @@ class SQLiteStore:
         ]
 
     async def claim_deliveries(
-        self, platform: str, worker: str, limit: int, *, now: dt.datetime | None = None
+        self,
+        platform: str,
+        worker: str,
+        limit: int,
+        *,
+        now: dt.datetime | None = None,
+        process: str | None = None,
     ) -> list[Delivery]:
         """Take up to ``limit`` due rows of ``platform`` for ``worker``, oldest first. Atomic,
-        so several dispatchers (processes) never claim the same row."""
+        so several dispatchers (processes) never claim the same row. Each claim gets a fresh
+        token, which its settle must present; ``process``: the claiming process, whose
+        heartbeat (:meth:`heartbeat`) keeps its claims from being taken back."""
         now_ts = _ts(now)
+        token = secrets.token_urlsafe(12)
         async with self.transaction() as db:
             rows = await (
                 await db.execute(
@@ -521,9 +614,9 @@ class SQLiteStore:
             if not rows:
                 return []
             await db.executemany(
-                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'pending'",
-                [(worker, now_ts, now_ts, r[0]) for r in rows],
+                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?,"
+                " claim_token = ?, claimed_process = ? WHERE id = ? AND status = 'pending'",
+                [(worker, now_ts, now_ts, token, process, r[0]) for r in rows],
             )
         return [
             Delivery(
@@ -535,31 +628,76 @@ class SQLiteStore:
                 attempts=int(r[6]),
                 claimed_by=worker,
                 sent=tuple(json.loads(r[7])) if r[7] else (),
+                claim_token=token,
             )
             for r in rows
         ]
 
     async def release_claims(
-        self, platform: str, *, worker: str | None = None, older_than: dt.datetime | None = None
+        self,
+        platform: str,
+        *,
+        worker: str | None = None,
+        older_than: dt.datetime | None = None,
+        silent_since: dt.datetime | None = None,
+        processes: Sequence[str] = (),
     ) -> int:
         """Put claimed rows back to pending: ``worker``'s own (it restarted, so whatever it had
-        in flight is unfinished) or anyone's claimed before ``older_than`` (a dead process)."""
-        if worker is None and older_than is None:
-            raise ValueError("release whose claims? give worker or older_than")
-        clauses, params = [], [_ts(), platform]
+        in flight is unfinished), anyone's claimed before ``older_than`` (a dead process),
+        those of processes not heard from (:meth:`heartbeat`) since ``silent_since``, or those
+        of ``processes`` (known to have ended).
+
+        With ``silent_since``, ``worker``'s claims are released only when no live process made
+        them: a second process running under the same name keeps its claims."""
+        if worker is None and older_than is None and silent_since is None and not processes:
+            raise ValueError("release whose claims? give worker, older_than or silent_since")
+        clauses: list[str] = []
+        params: list[Any] = [_ts(), platform]
+        if processes:
+            clauses.append(f"claimed_process IN ({', '.join('?' for _ in processes)})")
+            params += list(processes)
+        alive = "claimed_process IN (SELECT process FROM workers WHERE seen_at >= ?)"
         if worker is not None:
-            clauses.append("claimed_by = ?")
-            params.append(worker)
+            if silent_since is not None:
+                clauses.append(f"(claimed_by = ? AND NOT ({alive} IS TRUE))")
+                params += [worker, _ts(silent_since)]
+            else:
+                clauses.append("claimed_by = ?")
+                params.append(worker)
+        elif silent_since is not None:
+            clauses.append(f"(claimed_process IS NOT NULL AND NOT ({alive}))")
+            params.append(_ts(silent_since))
         if older_than is not None:
             clauses.append("claimed_at < ?")
             params.append(_ts(older_than))
         async with self.transaction() as db:
             cursor = await db.execute(
-                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ?"
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
+                " claim_token = NULL, claimed_process = NULL, updated_at = ?"
                 f" WHERE platform = ? AND status = 'claimed' AND ({' OR '.join(clauses)})",
                 params,
             )
             return max(cursor.rowcount, 0)
+
+    async def processes(self) -> list[str]:
+        """The processes that have heartbeat in the last day."""
+        async with self.reading() as db:
+            rows = await (
+                await db.execute("SELECT process FROM workers ORDER BY process")
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def heartbeat(self, process: str, worker: str) -> None:
+        """``process`` (running as ``worker``) is alive now: its claims stay its own."""
+        now = _ts()
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM workers WHERE process = ?", (process,))
+            await db.execute(
+                "INSERT INTO workers (process, worker, seen_at) VALUES (?, ?, ?)",
+                (process, worker, now),
+            )
+            cutoff = _ts(utcnow() - dt.timedelta(days=1))
+            await db.execute("DELETE FROM workers WHERE seen_at < ?", (cutoff,))
 
     async def next_due(self, platform: str) -> dt.datetime | None:
         """When the earliest pending row of ``platform`` becomes due (``None``: nothing pending)."""
@@ -589,8 +727,9 @@ class SQLiteStore:
         cursor = await db.execute(
             "UPDATE outbox SET status = ?, error = ?, message_ids = COALESCE(?, message_ids),"
             " attempts = COALESCE(?, attempts), not_before = COALESCE(?, not_before),"
-            " claimed_by = NULL, claimed_at = NULL, updated_at = ?"
-            " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            " claimed_by = NULL, claimed_at = NULL, claim_token = NULL, claimed_process = NULL,"
+            " updated_at = ? WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+            " AND claim_token IS ?",
             (
                 status.value,
                 error[:1000] if error else None,
@@ -600,6 +739,7 @@ class SQLiteStore:
                 now,
                 delivery.id,
                 delivery.claimed_by,
+                delivery.claim_token,
             ),
         )
         return cursor.rowcount > 0
