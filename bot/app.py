@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from bot.archive import ArchiveHolder
-from bot.commands import CommandRegistry, build_registry
+from bot.commands import CommandRegistry, Throttle, build_registry
 from bot.config import Settings
 from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
@@ -84,7 +84,7 @@ class App:
             settings=settings,
             archive=archive,
             store=store,
-            registry=build_registry(),
+            registry=build_registry(Throttle(settings.command_burst, settings.command_rate)),
             publisher=Publisher(archive, store, settings, local_platforms=local_platforms),
         )
         app.publisher.on_publish = app.wake_dispatchers

@@ -139,8 +139,10 @@ async def test_long_results_offer_more_pages(
     reply = await say(registry, ctx(), "/search learning")
     assert reply.more is not None and reply.more.page == 2
     second = await registry.continue_(ctx(), reply.more.command, reply.more.page)
-    assert second.entries and {e.title for e in second.entries}.isdisjoint(
-        {e.title for e in reply.entries}
+    assert (
+        second is not None
+        and second.entries
+        and {e.title for e in second.entries}.isdisjoint({e.title for e in reply.entries})
     )
 
 
@@ -258,13 +260,15 @@ async def test_invoke_with_typed_arguments(
     registry: CommandRegistry, ctx: Callable[..., Context]
 ) -> None:
     reply = await registry.invoke(ctx(), "issue", {"number": 202})
-    assert reply.title == "Deep Learning Weekly: Issue #202"
+    assert reply is not None and reply.title == "Deep Learning Weekly: Issue #202"
     reply = await registry.invoke(ctx(), "section", {"name": "libs", "number": None})
-    assert reply.title == "Libraries & Code — Issue #206"
+    assert reply is not None and reply.title == "Libraries & Code — Issue #206"
     reply = await registry.invoke(ctx(), "issue", {})
-    assert reply.tone is Tone.ERROR and "Number is missing" in reply.plain_text()
+    assert (
+        reply is not None and reply.tone is Tone.ERROR and "Number is missing" in reply.plain_text()
+    )
     reply = await registry.invoke(ctx(), "issue", {"number": True})
-    assert reply.tone is Tone.ERROR
+    assert reply is not None and reply.tone is Tone.ERROR
 
 
 async def test_handler_crash_becomes_an_apology(

@@ -243,7 +243,7 @@ class DiscordAdapter:
     async def _answer(
         self,
         interaction: discord.Interaction[Any],
-        work: Coroutine[Any, Any, Reply],
+        work: Coroutine[Any, Any, Reply | None],
         what: str,
     ) -> None:
         task = asyncio.ensure_future(work)
@@ -253,6 +253,10 @@ class DiscordAdapter:
             if deferred:
                 await interaction.response.defer(thinking=True)
             reply = await task
+            if reply is None:  # over the reader's command budget and already told: silence
+                if deferred:
+                    await interaction.delete_original_response()
+                return
             await self._respond(interaction, reply, deferred=deferred)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -286,9 +290,11 @@ class DiscordAdapter:
             await interaction.response.edit_message(view=None)
             found = await self.services.paging.decode(custom_id, MORE)
             if found is None:
-                reply = expired_reply()
+                reply: Reply | None = expired_reply()
             else:
                 reply = await self.registry.continue_(self.context(interaction), *found)
+            if reply is None:  # over the reader's command budget, already told
+                return
             source = interaction.message
             ephemeral = reply.ephemeral or bool(source and source.flags.ephemeral)
             for message in render_embeds(reply):

@@ -203,7 +203,8 @@ class Updates:
             return
         await _answer_query(query.answer())
         reply = await self._services.registry.continue_(ctx, found[0], found[1])
-        await self._answer(context.bot, ctx, reply)
+        if reply is not None:
+            await self._answer(context.bot, ctx, reply)
 
     async def _on_stale_button(self, update: Update, context: PtbContext) -> None:
         """A button this version of the bot does not know: stop the client's spinner."""

@@ -1,0 +1,138 @@
+"""One reader cannot starve the rest (issue 11, item 6): a command budget per reader, fair
+sending between readers, bounded "More" rows, a bounded shutdown; and forged page numbers.
+
+Through the real adapter and python-telegram-bot against the fake Bot API on 127.0.0.1; every
+assertion is about what the fake recorded (counts, order), never about wall-clock time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.discord._more import MORE as DISCORD_MORE
+from adapters.telegram import TelegramAdapter, TelegramSettings
+from adapters.telegram._send import MORE as TELEGRAM_MORE
+from bot.app import App
+from bot.commands import SLOW_DOWN, ChatKind, Throttle, Verdict, build_registry
+from bot.config import Settings
+from bot.paging import PayloadFormat
+from bot.reply import Tone
+from tests.fakes.telegram import FakeTelegram
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+FLOOD, CALM = 42, 43
+BOT = "dlw_test_bot"
+
+Launch = Callable[..., Awaitable[tuple[App, TelegramAdapter]]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(bot_username=BOT) as telegram:
+        telegram.add_private_chat(FLOOD, "Flood")
+        telegram.add_private_chat(CALM, "Calm")
+        yield telegram
+
+
+@pytest.fixture
+async def launch(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Launch]:
+    """An App with ``core`` settings changed and a Telegram adapter on the fake; both stopped
+    after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            core: dict[str, Any] | None = None,
+            own: dict[str, Any] | None = None,
+            **options: Any,
+        ) -> tuple[App, TelegramAdapter]:
+            app = await App.create(settings.model_copy(update=core or {}))
+            stack.push_async_callback(app.close)
+            telegram = TelegramSettings(
+                token=SecretStr(fake.token), api_url=fake.base_url, **(own or {})
+            )
+            defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
+            adapter = TelegramAdapter(app.adapter_services, telegram, **(defaults | options))
+            await adapter.start()
+            stack.push_async_callback(adapter.stop)
+            return app, adapter
+
+        yield start
+
+
+# ----------------------------------------------------------------------------- command budget
+
+
+def test_the_budget_is_a_burst_then_a_rate_with_one_notice() -> None:
+    now = [0.0]
+    throttle = Throttle(burst=3, rate=1.0, clock=lambda: now[0])
+    verdicts = [throttle.admit("telegram", "1") for _ in range(6)]
+    assert verdicts == [Verdict.RUN] * 3 + [Verdict.NOTIFY, Verdict.DROP, Verdict.DROP]
+    assert throttle.admit("telegram", "2") is Verdict.RUN  # another reader is unaffected
+    now[0] = 1.0
+    assert throttle.admit("telegram", "1") is Verdict.RUN  # one more a second
+    assert throttle.admit("telegram", "1") is Verdict.DROP  # still flooding: still silent
+    now[0] = 10.0  # quiet long enough to fill up again: a later flood is told again
+    verdicts = [throttle.admit("telegram", "1") for _ in range(5)]
+    assert verdicts == [Verdict.RUN] * 3 + [Verdict.NOTIFY, Verdict.DROP]
+
+
+async def test_over_budget_readers_get_one_notice_then_silence_and_operators_no_limit(
+    app: App,
+) -> None:
+    registry = build_registry(Throttle(burst=2, rate=0.001))
+    services = app.adapter_services
+    reader = services.context("telegram", "1", "1")
+    replies = [await registry.dispatch_text(reader, "/start") for _ in range(5)]
+    assert [r is not None for r in replies] == [True, True, True, False, False]
+    notice = replies[2]
+    assert notice is not None and notice.tone is Tone.ERROR
+    assert notice.plain_text().startswith(SLOW_DOWN)
+    assert await registry.continue_(reader, "/search learning", 2) is None
+    assert await registry.invoke(reader, "start", {}) is None
+    # Group chatter is not a command for us and costs nothing; operators are never throttled.
+    member = services.context("telegram", "2", "-5", ChatKind.GROUP)
+    assert [await registry.dispatch_text(member, "hello everyone") for _ in range(5)] == [None] * 5
+    assert await registry.dispatch_text(member, "/start") is not None
+    operator = services.context("telegram", "3", "3", operator=True)
+    assert all([await registry.dispatch_text(operator, "/start") for _ in range(5)])
+
+
+async def test_a_flooding_reader_gets_one_notice_and_does_not_delay_another(
+    fake: FakeTelegram, launch: Launch
+) -> None:
+    # One update at a time, so the calm reader's reply proves every flood update was handled.
+    await launch({"command_burst": 3, "command_rate": 0.001}, concurrency=1)
+    for _ in range(40):
+        fake.send_text(FLOOD, "/search learning")
+    fake.send_text(CALM, "/start")
+
+    [welcome] = await fake.wait_for_messages(CALM, 1)
+
+    flood = fake.messages_in(FLOOD)
+    assert len(flood) == 4  # the burst's three answers and one notice, nothing per dropped one
+    assert [m.text for m in flood].count(SLOW_DOWN) == 1 and flood[-1].text == SLOW_DOWN
+    assert "Deep Learning Weekly" in welcome.text
+
+
+# ----------------------------------------------------------------------------- forged pages
+
+
+@pytest.mark.parametrize("page", [0, 10_001, 999_999_999, 2**63, 2**63 + 7, 10**30])
+@pytest.mark.parametrize("form", [TELEGRAM_MORE, DISCORD_MORE], ids=["telegram", "discord"])
+async def test_an_absurd_page_in_a_button_gets_a_clear_reply(
+    app: App, form: PayloadFormat, page: int
+) -> None:
+    """Where both platforms' "More" handlers meet: a forged payload decoded, then continued
+    (a client can send any callback data; 2**63 used to end in a traceback)."""
+    services = app.adapter_services
+    found = await services.paging.decode(f"{form.inline}{page}:/search learning", form)
+    assert found == ("/search learning", page)
+    reply = await services.registry.continue_(services.context("telegram", "1", "1"), *found)
+    assert reply is not None and reply.tone is Tone.ERROR
+    assert reply.plain_text() == "That page is out of range; run the command again."
