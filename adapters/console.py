@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass, field
 
 from rich.console import Console, Group, RenderableType
@@ -28,6 +29,32 @@ __all__ = ["ConsoleAdapter", "render"]
 PLATFORM = "console"
 USER = "console"
 _BORDER = {Tone.INFO: "cyan", Tone.SUCCESS: "green", Tone.ERROR: "red"}
+# C0 controls but tab and newline, DEL, C1: what could move the cursor, retitle or clear the
+# terminal (ESC starts every ANSI sequence; what follows it is left as harmless text).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` without control characters (newline and tab kept): safe to print."""
+    return _CONTROL.sub("", text)
+
+
+def _clean_marked(
+    text: str, marks: tuple[tuple[int, int], ...]
+) -> tuple[str, list[tuple[int, int]]]:
+    """:func:`clean` for a text with highlighted spans, the spans moved with the text."""
+    if _CONTROL.search(text) is None:
+        return text, list(marks)
+    kept = [i for i, char in enumerate(text) if not _CONTROL.match(char)]
+    position = {old: new for new, old in enumerate(kept)}
+    position[len(text)] = len(kept)
+
+    def moved(index: int) -> int:
+        while index not in position:
+            index += 1
+        return position[index]
+
+    return "".join(text[i] for i in kept), [(moved(a), moved(b)) for a, b in marks]
 
 
 def render(reply: Reply) -> RenderableType:
@@ -35,18 +62,18 @@ def render(reply: Reply) -> RenderableType:
     parts: list[RenderableType] = []
     for block in reply.blocks:
         if isinstance(block, Heading):
-            parts.append(Text(f"\n{block.text}", style="bold underline"))
+            parts.append(Text(f"\n{clean(block.text)}", style="bold underline"))
         elif isinstance(block, Paragraph):
-            parts.append(Text(block.text, style="dim" if block.muted else ""))
+            parts.append(Text(clean(block.text), style="dim" if block.muted else ""))
         else:
             parts.append(_entry(block))
     if reply.more:
         parts.append(Text("\n(type 'more' for the next page)", style="dim italic"))
     if reply.footer:
-        parts.append(Text(f"\n{reply.footer}", style="dim"))
-    title = Text(reply.title, style="bold") if reply.title else None
+        parts.append(Text(f"\n{clean(reply.footer)}", style="dim"))
+    title = Text(clean(reply.title), style="bold") if reply.title else None
     if reply.title and reply.url:
-        title = Text(reply.title, style=f"bold link {reply.url}")
+        title = Text(clean(reply.title), style=f"bold link {clean(reply.url)}")
     panel = Panel(
         Group(*parts),
         title=title,
@@ -60,17 +87,19 @@ def render(reply: Reply) -> RenderableType:
 
 
 def _entry(entry: Entry) -> RenderableType:
-    title = Text("• ") + Text(entry.title, style=f"bold link {entry.url}" if entry.url else "bold")
-    if entry.url:
-        title.append(f"  {entry.url}", style="dim blue")
+    url = clean(entry.url) if entry.url else ""
+    title = Text("• ") + Text(clean(entry.title), style=f"bold link {url}" if url else "bold")
+    if url:
+        title.append(f"  {url}", style="dim blue")
     lines: list[RenderableType] = [title]
     if entry.summary:
-        summary = Text(entry.summary)
-        for start, end in entry.marks:
+        text, marks = _clean_marked(entry.summary, entry.marks)
+        summary = Text(text)
+        for start, end in marks:
             summary.stylize("bold yellow", start, end)
         lines.append(Padding(summary, (0, 0, 0, 2)))
     if entry.meta:
-        lines.append(Padding(Text(entry.meta, style="dim italic"), (0, 0, 0, 2)))
+        lines.append(Padding(Text(clean(entry.meta), style="dim italic"), (0, 0, 0, 2)))
     return Group(*lines)
 
 
@@ -88,8 +117,9 @@ class ConsoleAdapter:
         return self.services.context(PLATFORM, USER, USER, ChatKind.PRIVATE, operator=True)
 
     async def handle(self, line: str) -> Reply | None:
-        """Run one line as the console user and return the reply (or None for nothing to say)."""
-        text = line.strip()
+        """Run one line as the console user and return the reply (or None for nothing to say).
+        Control characters typed (or pasted) are dropped first: they would come back in replies."""
+        text = clean(line).strip()
         if text.casefold() in {"more", "/more"}:
             if self._more is None:
                 return Reply.text("Nothing more to show.")
@@ -138,7 +168,7 @@ class ConsoleAdapter:
         return None
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
-        self.console.print(Text(f"→ {target}", style="dim"))
+        self.console.print(Text(clean(f"→ {target}"), style="dim"))
         self.console.print(render(reply))
         return [f"console-{id(reply)}"]
 
