@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         description="Commands a second a reader may send once the burst is used (0: no limit).",
     )
 
+    continuations_per_user: int = Field(
+        default=20, ge=1, description='Saved "More" buttons kept per reader; older ones expire.'
+    )
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:

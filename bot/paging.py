@@ -52,12 +52,19 @@ class Paging:
     """Continuations in button payloads, backed by the store for the long ones."""
 
     store: Continuations
+    #: Saved continuations kept per destination: a reader paging through hundreds of searches
+    #: leaves this many rows, and their older buttons answer :data:`EXPIRED`.
+    keep: int | None = 20
 
-    async def encode(self, more: Continuation, form: PayloadFormat) -> str:
-        """The payload for ``more``: inline if it fits, else a key saved in the store."""
+    async def encode(self, more: Continuation, form: PayloadFormat, *, owner: str = "") -> str:
+        """The payload for ``more``: inline if it fits, else a key saved in the store, among
+        the newest :attr:`keep` of ``owner`` (the destination, e.g. ``str(target)``)."""
         payload = inline_payload(more, form)
         if payload is None:
-            payload = form.stored + await self.store.save_continuation(more.command, more.page)
+            key = await self.store.save_continuation(
+                more.command, more.page, owner=owner, keep=self.keep if owner else None
+            )
+            payload = form.stored + key
         return payload
 
     async def decode(self, payload: str, form: PayloadFormat) -> tuple[str, int] | None:

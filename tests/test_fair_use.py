@@ -22,6 +22,7 @@ from bot.commands import SLOW_DOWN, ChatKind, Throttle, Verdict, build_registry
 from bot.config import Settings
 from bot.paging import PayloadFormat
 from bot.reply import Tone
+from tests.conftest import sqlite
 from tests.fakes.telegram import FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -118,6 +119,39 @@ async def test_a_flooding_reader_gets_one_notice_and_does_not_delay_another(
     assert len(flood) == 4  # the burst's three answers and one notice, nothing per dropped one
     assert [m.text for m in flood].count(SLOW_DOWN) == 1 and flood[-1].text == SLOW_DOWN
     assert "Deep Learning Weekly" in welcome.text
+
+
+# ----------------------------------------------------------------------------- "More" rows
+
+
+async def test_saved_more_buttons_stay_bounded_per_reader(
+    fake: FakeTelegram, launch: Launch
+) -> None:
+    app, _ = await launch({"command_rate": 0, "continuations_per_user": 5})
+    queries = [
+        f"reinforcement learning agents trained on hard benchmarks number {n}" for n in range(12)
+    ]
+    for query in queries:
+        fake.send_text(FLOOD, f"/search {query}")
+    await fake.wait_for_messages(FLOOD, len(queries))
+    fake.send_text(CALM, f"/search {queries[0]}")
+    [calm] = await fake.wait_for_messages(CALM, 1)
+
+    async with sqlite(app.store).reading() as db:
+        [(rows,)] = await (await db.execute("SELECT count(*) FROM continuations")).fetchall()
+    assert rows == 5 + 1  # the flood's newest five, and the other reader's one untouched
+
+    messages = fake.messages_in(FLOOD)
+    by_query = {m.text.splitlines()[0]: m for m in messages}
+    oldest, newest = by_query[f"Search: {queries[0]}"], max(messages, key=lambda m: m.message_id)
+    fake.press_button(oldest, oldest.callback_data[0])
+    [answer] = await fake.wait_for(lambda: fake.callback_answers)
+    assert answer.text == "That button has expired; run the command again."
+    fake.press_button(newest, newest.callback_data[0])
+    await fake.wait_for_messages(FLOOD, len(queries) + 1)
+    assert fake.messages_in(FLOOD)[-1].text.startswith("Search: ")
+    fake.press_button(calm, calm.callback_data[0])
+    await fake.wait_for_messages(CALM, 2)
 
 
 # ----------------------------------------------------------------------------- forged pages

@@ -272,7 +272,8 @@ class DiscordAdapter:
         messages = render_embeds(reply)
         ephemeral = reply.ephemeral
         first, rest = messages[0], messages[1:]
-        async with self._payload(first) as payload:
+        owner = _asker(interaction)
+        async with self._payload(first, owner) as payload:
             if not deferred:
                 await interaction.response.send_message(**payload, ephemeral=ephemeral)
             elif ephemeral:  # the public "thinking…" must not become a private reply
@@ -281,7 +282,7 @@ class DiscordAdapter:
             else:
                 await interaction.edit_original_response(**payload)
         for message in rest:
-            async with self._payload(message) as payload:
+            async with self._payload(message, owner) as payload:
                 await interaction.followup.send(**payload, ephemeral=ephemeral)
 
     async def press_more(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
@@ -298,7 +299,7 @@ class DiscordAdapter:
             source = interaction.message
             ephemeral = reply.ephemeral or bool(source and source.flags.ephemeral)
             for message in render_embeds(reply):
-                async with self._payload(message) as payload:
+                async with self._payload(message, _asker(interaction)) as payload:
                     await interaction.followup.send(**payload, ephemeral=ephemeral)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -327,8 +328,9 @@ class DiscordAdapter:
                 await interaction.response.send_message(**payload, ephemeral=True)
 
     @contextlib.asynccontextmanager
-    async def _payload(self, message: DiscordMessage) -> Any:
-        """The keyword arguments sending ``message`` takes; its More button, if any, included.
+    async def _payload(self, message: DiscordMessage, owner: str = "") -> Any:
+        """The keyword arguments sending ``message`` takes; its More button, if any, included
+        (saved among ``owner``'s newest when it is too long for the button).
 
         A DynamicItem's view is only a carrier for the button's JSON: discord.py registers the
         button's template (already done at start) and, for ephemeral follow-ups, would keep a
@@ -337,7 +339,7 @@ class DiscordAdapter:
         payload: dict[str, Any] = {"embeds": list(message.embeds), "allowed_mentions": NO_MENTIONS}
         view: discord.ui.View | None = None
         if message.more is not None:
-            custom_id = await self.services.paging.encode(message.more, MORE)
+            custom_id = await self.services.paging.encode(message.more, MORE, owner=owner)
             view = discord.ui.View(timeout=None)
             view.add_item(MoreButton(custom_id, message.more.label))
             payload["view"] = view
@@ -367,7 +369,7 @@ class DiscordAdapter:
             else:
                 destination = client.get_partial_messageable(int(target.chat_id))
             for message in render_embeds(reply)[skip:]:
-                async with self._payload(message) as payload:
+                async with self._payload(message, str(target)) as payload:
                     sent = await destination.send(**payload)
                 ids.append(str(sent.id))
             return ids
@@ -384,3 +386,8 @@ class DiscordAdapter:
 def _log_gateway_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("discord: the gateway connection ended", exc_info=task.exception())
+
+
+def _asker(interaction: discord.Interaction[Any]) -> str:
+    """Whose "More" buttons a reply's saved continuation counts against."""
+    return f"{PLATFORM}:user {interaction.user.id}"

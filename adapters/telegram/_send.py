@@ -43,7 +43,9 @@ async def deliver(
     ``quote``: the message the first one answers; ``skip``: messages an earlier attempt sent.
     """
     messages = render_html(reply)[skip:]
-    markup = await _more_markup(paging, reply.more) if reply.more and messages else None
+    markup = (
+        await _more_markup(paging, reply.more, str(target)) if reply.more and messages else None
+    )
     sent: list[str] = []
     for index, message in enumerate(messages):
         last = index == len(messages) - 1
@@ -69,8 +71,8 @@ async def deliver(
     return sent
 
 
-async def _more_markup(paging: Paging, more: Continuation) -> InlineKeyboardMarkup:
-    data = await paging.encode(more, MORE)
+async def _more_markup(paging: Paging, more: Continuation, owner: str) -> InlineKeyboardMarkup:
+    data = await paging.encode(more, MORE, owner=owner)
     return InlineKeyboardMarkup([[InlineKeyboardButton(more.label, callback_data=data)]])
 
 
