@@ -101,6 +101,8 @@ class App:
 
     def dispatch(self, adapter: Adapter, **options: Any) -> Dispatcher:
         """Drain ``adapter``'s platform outbox in the background for the app's lifetime."""
+        # Half the shutdown budget for sends under way, the rest for the adapters to stop.
+        options.setdefault("shutdown_grace", self.settings.shutdown_timeout / 2)
         dispatcher = Dispatcher(
             adapter, self.store, self.publisher, worker=self.settings.instance, **options
         )
@@ -190,13 +192,12 @@ class App:
             self.poll_feed()
             yield
         finally:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settings.shutdown_timeout
             await self.stop_publishing()
             self.adapters.clear()
             for adapter in reversed(started):
-                try:
-                    await adapter.stop()
-                except Exception:
-                    log.exception("stopping the %s adapter failed", adapter.platform)
+                await _stop_adapter(adapter, max(0.1, deadline - loop.time()))
 
     async def close(self) -> None:
         """Stop every background task, close the store and the archive's index."""
@@ -235,6 +236,18 @@ class _Opening:
     ) -> None:
         if self._app is not None:
             await self._app.close()
+
+
+async def _stop_adapter(adapter: Adapter, timeout: float) -> None:  # noqa: ASYNC109
+    """Stop ``adapter`` within ``timeout`` seconds (DLW_SHUTDOWN_TIMEOUT): what it has not sent
+    by then is dropped (command replies) or stays in the outbox (deliveries, resent at the next
+    start); a shutdown never waits minutes for a platform's flood limits."""
+    try:
+        await asyncio.wait_for(adapter.stop(), timeout)
+    except TimeoutError:
+        log.warning("stopping the %s adapter took over %.1fs; left it", adapter.platform, timeout)
+    except Exception:
+        log.exception("stopping the %s adapter failed", adapter.platform)
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         default=20, ge=1, description='Saved "More" buttons kept per reader; older ones expire.'
     )
 
+    shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a shutdown waits for sends under way before leaving them to the next "
+        "start.",
+    )
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:

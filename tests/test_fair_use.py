@@ -7,7 +7,9 @@ assertion is about what the fake recorded (counts, order), never about wall-cloc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from adapters.telegram._send import MORE as TELEGRAM_MORE
 from bot.app import App
 from bot.commands import SLOW_DOWN, ChatKind, Throttle, Verdict, build_registry
 from bot.config import Settings
+from bot.model import DeliveryStatus, Target
 from bot.paging import PayloadFormat
 from bot.reply import Tone
 from tests.conftest import sqlite
@@ -121,6 +124,36 @@ async def test_a_flooding_reader_gets_one_notice_and_does_not_delay_another(
     assert "Deep Learning Weekly" in welcome.text
 
 
+# ----------------------------------------------------------------------------- fair sending
+
+
+def senders(fake: FakeTelegram) -> list[int]:
+    """The chats of the bot's accepted messages, in the order the fake accepted them."""
+    return [int(c.params["chat_id"]) for c in fake.calls_to("sendMessage") if c.ok]
+
+
+async def test_one_readers_backlog_does_not_delay_another_readers_reply(
+    fake: FakeTelegram, launch: Launch
+) -> None:
+    # No command budget here: the point is what the sending order does with a backlog.
+    await launch({"command_rate": 0}, {"max_rate": 40})
+    backlog = 40
+    for _ in range(backlog):
+        fake.send_text(FLOOD, "/search learning")
+    await fake.wait_for(lambda: FLOOD in senders(fake), what="the flood's first reply")
+    fake.send_text(CALM, "/start")
+
+    await fake.wait_for_messages(CALM, 1)
+    order = senders(fake)
+    await fake.wait_for_messages(FLOOD, backlog)
+
+    # First come, first served, the calm reader would wait for the whole backlog; with turns
+    # round-robin they wait for at most one message of the flood (plus those already granted).
+    flood_before = order.index(CALM)
+    assert flood_before < backlog // 2, order
+    assert len(fake.messages_in(FLOOD)) == backlog  # the flood is answered in full, just later
+
+
 # ----------------------------------------------------------------------------- "More" rows
 
 
@@ -170,3 +203,56 @@ async def test_an_absurd_page_in_a_button_gets_a_clear_reply(
     reply = await services.registry.continue_(services.context("telegram", "1", "1"), *found)
     assert reply is not None and reply.tone is Tone.ERROR
     assert reply.plain_text() == "That page is out of range; run the command again."
+
+
+# ----------------------------------------------------------------------------- shutdown
+
+
+async def test_shutdown_with_a_backlog_in_many_topics_is_bounded_and_loses_no_delivery(
+    fake: FakeTelegram, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """63 forum topics registered for the weekly post made SIGTERM take 178 s: their posts
+    waited in the group's 20-a-minute limit, and so did the shutdown."""
+    forum, topics, new_topics = -100200300, range(100, 140), range(200, 263)
+    fake.add_group(
+        forum, "Forum", admins=[CALM], creator=CALM, forum=True, topics=[*topics, *new_topics]
+    )
+    core = settings.model_copy(
+        update={
+            "publish_schedule": "off",
+            "instance": "test-1",
+            "shutdown_timeout": 1.0,
+            "command_rate": 0,
+        }
+    )
+    telegram = TelegramSettings(token=SecretStr(fake.token), api_url=fake.base_url, max_rate=20)
+    caplog.set_level(logging.INFO)
+    async with App.create(core) as app:
+        for topic in topics:
+            target = Target("telegram", str(forum), str(topic))
+            await app.store.register_channel(target, title="Forum", registered_by=str(CALM))
+        assert (await app.publisher.publish(206)).message.startswith("Publishing issue #206")
+        adapter = TelegramAdapter(app.adapter_services, telegram, timeout=3.0, poll_timeout=5.0)
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(app.running([adapter]))
+        for topic in new_topics:  # an admin registers 63 more topics: 63 replies in one group
+            fake.send_text(forum, "/weekly", CALM, topic)
+        await fake.wait_for(lambda: len(fake.messages_in(forum)) >= 20, what="the group limit")
+        for _ in range(60):  # and a backlog of replies waiting for their turn
+            fake.send_text(FLOOD, "/search learning")
+        await fake.wait_for(lambda: FLOOD in senders(fake), what="the first reply")
+
+        # The failure bound of this test: a few times the configured timeout, never minutes.
+        await asyncio.wait_for(stack.aclose(), timeout=core.shutdown_timeout * 4)
+
+        counts = (await app.store.outbox_counts())["telegram"]
+        resumed = await app.store.release_claims("telegram", worker="test-1")
+        after = (await app.store.outbox_counts())["telegram"]
+    # Every row is sent or waits for the next start (nothing failed, nothing lost) ...
+    assert sum(counts.values()) == len(topics)  # (the new topics registered after publishing)
+    assert set(after) <= {DeliveryStatus.SENT, DeliveryStatus.PENDING}, (counts, resumed)
+    assert after.get(DeliveryStatus.PENDING, 0) > 0  # the backlog really was there
+    # ... and the replies still queued were dropped with a line in the log.
+    assert "queued messages not sent" in caplog.text
+    assert len(fake.messages_in(FLOOD)) < 60
+    assert len(fake.messages_in(forum)) < len(topics) + len(new_topics)  # not all waited for
