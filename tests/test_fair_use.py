@@ -22,7 +22,8 @@ from adapters.telegram._send import MORE as TELEGRAM_MORE
 from bot.app import App
 from bot.commands import SLOW_DOWN, ChatKind, Throttle, Verdict, build_registry
 from bot.config import Settings
-from bot.model import DeliveryStatus, Target
+from bot.model import DeliveryStatus, Subscription, SubscriptionKind, Target
+from bot.pacing import FairPacer, Lane, PacerClosed
 from bot.paging import PayloadFormat
 from bot.reply import Tone
 from tests.conftest import sqlite
@@ -31,6 +32,7 @@ from tests.fakes.telegram import FakeTelegram
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 FLOOD, CALM = 42, 43
+PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 BOT = "dlw_test_bot"
 
 Launch = Callable[..., Awaitable[tuple[App, TelegramAdapter]]]
@@ -152,6 +154,54 @@ async def test_one_readers_backlog_does_not_delay_another_readers_reply(
     flood_before = order.index(CALM)
     assert flood_before < backlog // 2, order
     assert len(fake.messages_in(FLOOD)) == backlog  # the flood is answered in full, just later
+
+
+async def test_replies_go_ahead_of_a_weekly_fan_out(fake: FakeTelegram, settings: Settings) -> None:
+    readers = range(1000, 1020)
+    for reader in readers:
+        fake.add_private_chat(reader, f"Reader {reader}")
+    core = settings.model_copy(update={"publish_schedule": "off", "instance": "test-1"})
+    # A slow pace, so the dispatcher's sends under way (up to 8) queue for their turns.
+    telegram = TelegramSettings(token=SecretStr(fake.token), api_url=fake.base_url, max_rate=10)
+    async with App.create(core) as app:
+        for reader in readers:
+            await app.store.subscribe("telegram", str(reader), [PYTORCH])
+        await app.publisher.publish(206)
+        adapter = TelegramAdapter(app.adapter_services, telegram, timeout=3.0, poll_timeout=5.0)
+        async with app.running([adapter]):
+            await fake.wait_for(lambda: len(senders(fake)) >= 2, what="the fan-out under way")
+            before = len(senders(fake))
+            fake.send_text(CALM, "/start")
+            await fake.wait_for_messages(CALM, 1)
+            order = senders(fake)
+            await fake.wait_for(lambda: all(fake.messages_in(r) for r in readers), timeout=15)
+    # First come, first served the reply would wait for every digest already queued; ahead of
+    # bulk it waits at most for the turn being handed out as it arrived.
+    assert order.index(CALM) - before <= 2, (before, order)
+
+
+def test_turns_go_to_replies_first_then_round_robin_between_chats() -> None:
+    async def scenario() -> list[str]:
+        pacer = FairPacer(1000.0)
+        granted: list[str] = []
+
+        async def send(lane: Lane, key: str, label: str) -> None:
+            await pacer.turn(lane, key)
+            granted.append(label)
+
+        sends = [send(Lane.BULK, f"chat{n}", f"bulk{n}") for n in range(3)]
+        sends += [send(Lane.INTERACTIVE, "flood", f"flood{n}") for n in range(4)]
+        sends += [send(Lane.INTERACTIVE, "calm", "calm")]
+        await asyncio.gather(*sends)
+        pacer.close()
+        with pytest.raises(PacerClosed):
+            await pacer.turn(Lane.INTERACTIVE, "late")
+        return granted
+
+    granted = asyncio.run(scenario())
+    assert granted[:3] == ["flood0", "calm", "flood1"]  # calm's turn came after one flood reply
+    assert granted[3:5] == ["flood2", "flood3"]
+    assert granted[5:] == ["bulk0", "bulk1", "bulk2"]  # bulk only once no reply waits
 
 
 # ----------------------------------------------------------------------------- "More" rows
