@@ -306,3 +306,37 @@ async def test_shutdown_with_a_backlog_in_many_topics_is_bounded_and_loses_no_de
     assert "queued messages not sent" in caplog.text
     assert len(fake.messages_in(FLOOD)) < 60
     assert len(fake.messages_in(forum)) < len(topics) + len(new_topics)  # not all waited for
+
+
+# ----------------------------------------------------------------------------- Discord
+
+
+async def test_a_flooding_discord_user_gets_one_notice_then_no_answers(
+    discord_urls: None, settings: Settings
+) -> None:
+    """The budget lives in the core, so Discord's slash commands share it: over it, the
+    interaction is left unanswered (Discord tells only that user it got no answer)."""
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.discord_reading import text_of
+    from tests.test_discord_bot import ALICE_ID, BOB_ID, GENERAL_ID, GUILD_ID, serving
+
+    async with FakeDiscord() as fake:
+        fake.add_user(ALICE_ID, "alice")
+        fake.add_user(BOB_ID, "bob")
+        fake.add_guild(
+            GUILD_ID, "DLW", channels=[(GENERAL_ID, "general")], members=[ALICE_ID, BOB_ID]
+        )
+        core = settings.model_copy(update={"command_burst": 2, "command_rate": 0.001})
+        async with App.create(core) as app, serving(app, fake):
+            answers = []
+            for _ in range(3):
+                record = await fake.invoke_slash("start", user_id=ALICE_ID)
+                answers.append(await fake.wait_for_response(record))
+            dropped = [await fake.invoke_slash("start", user_id=ALICE_ID) for _ in range(5)]
+            other = await fake.wait_for_response(await fake.invoke_slash("start", user_id=BOB_ID))
+
+            texts = [text_of(a.original) if a.original else "" for a in answers]
+            assert SLOW_DOWN not in texts[0] and SLOW_DOWN not in texts[1]
+            assert SLOW_DOWN in texts[2]
+            assert all(not record.events for record in dropped)
+            assert other.original is not None
