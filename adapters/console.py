@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,32 @@ PLATFORM = "console"
 PROMPT = "dlw> "
 USER = "console"
 _BORDER = {Tone.INFO: "cyan", Tone.SUCCESS: "green", Tone.ERROR: "red"}
+# C0 controls but tab and newline, DEL, C1: what could move the cursor, retitle or clear the
+# terminal (ESC starts every ANSI sequence; what follows it is left as harmless text).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` without control characters (newline and tab kept): safe to print."""
+    return _CONTROL.sub("", text)
+
+
+def _clean_marked(
+    text: str, marks: tuple[tuple[int, int], ...]
+) -> tuple[str, list[tuple[int, int]]]:
+    """:func:`clean` for a text with highlighted spans, the spans moved with the text."""
+    if _CONTROL.search(text) is None:
+        return text, list(marks)
+    kept = [i for i, char in enumerate(text) if not _CONTROL.match(char)]
+    position = {old: new for new, old in enumerate(kept)}
+    position[len(text)] = len(kept)
+
+    def moved(index: int) -> int:
+        while index not in position:
+            index += 1
+        return position[index]
+
+    return "".join(text[i] for i in kept), [(moved(a), moved(b)) for a, b in marks]
 
 
 def render(reply: Reply) -> RenderableType:
@@ -43,20 +70,20 @@ def render(reply: Reply) -> RenderableType:
     parts: list[RenderableType] = []
     for block in reply.blocks:
         if isinstance(block, Heading):
-            parts.append(Text(f"\n{block.text}", style="bold underline"))
+            parts.append(Text(f"\n{clean(block.text)}", style="bold underline"))
         elif isinstance(block, Paragraph):
-            parts.append(Text(block.text, style="dim" if block.muted else ""))
+            parts.append(Text(clean(block.text), style="dim" if block.muted else ""))
         elif isinstance(block, Quote):
-            parts.append(Padding(Text(block.text, style="italic"), (0, 0, 0, 2)))
+            parts.append(Padding(Text(clean(block.text), style="italic"), (0, 0, 0, 2)))
         else:
             parts.append(_entry(block))
     if reply.more:
         parts.append(Text("\n(type 'more' for the next page)", style="dim italic"))
     if reply.footer:
-        parts.append(Text(f"\n{reply.footer}", style="dim"))
-    title = Text(reply.title, style="bold") if reply.title else None
+        parts.append(Text(f"\n{clean(reply.footer)}", style="dim"))
+    title = Text(clean(reply.title), style="bold") if reply.title else None
     if reply.title and reply.url:
-        title = Text(reply.title, style=f"bold link {reply.url}")
+        title = Text(clean(reply.title), style=f"bold link {clean(reply.url)}")
     panel = Panel(
         Group(*parts),
         title=title,
@@ -74,7 +101,7 @@ def show(console: Console, reply: Reply, *, plain: bool = False) -> None:
     if not plain:
         console.print(render(reply), soft_wrap=False)
         return
-    text = reply.plain_text()
+    text = clean(reply.plain_text())
     if reply.more:
         text += "\n(type 'more' for the next page)"
     console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -83,19 +110,22 @@ def show(console: Console, reply: Reply, *, plain: bool = False) -> None:
 def _entry(entry: Entry) -> RenderableType:
     """A bullet, and beside it (so that wrapped lines keep the indent) the title, summary and
     context line."""
-    title = Text(entry.title, style=f"bold link {entry.url}" if entry.url else "bold")
-    if entry.url:
-        title.append(f"  {entry.url}", style="dim blue")
+    url = clean(entry.url) if entry.url else ""
+    title = Text(clean(entry.title), style=f"bold link {url}" if url else "bold")
+    if url:
+        title.append(f"  {url}", style="dim blue")
     lines: list[RenderableType] = [title]
     if entry.summary:
-        summary = Text(entry.summary)
-        for start, end in entry.marks:
+        text, marks = _clean_marked(entry.summary, entry.marks)
+        summary = Text(text)
+        for start, end in marks:
             summary.stylize("bold yellow", start, end)
         lines.append(summary)
     if entry.meta:
-        meta = Text(entry.meta, style="dim italic")
+        meta = Text(clean(entry.meta), style="dim italic")
         if entry.meta_url:
-            meta.append(f"  {entry.meta_url}", style=f"dim blue link {entry.meta_url}")
+            meta_url = clean(entry.meta_url)
+            meta.append(f"  {meta_url}", style=f"dim blue link {meta_url}")
         lines.append(meta)
     grid = Table.grid()
     grid.add_column(width=2, no_wrap=True)
@@ -119,8 +149,9 @@ class ConsoleAdapter:
         return self.services.context(PLATFORM, USER, USER, ChatKind.PRIVATE, operator=True)
 
     async def handle(self, line: str) -> Reply | None:
-        """Run one line as the console user and return the reply (or None for nothing to say)."""
-        text = line.strip()
+        """Run one line as the console user and return the reply (or None for nothing to say).
+        Control characters typed (or pasted) are dropped first: they would come back in replies."""
+        text = clean(line).strip()
         if text.casefold() in {"more", "/more"}:
             if self._more is None:
                 return Reply.text("Nothing more to show.")
@@ -178,7 +209,7 @@ class ConsoleAdapter:
         return None
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
-        self.console.print(Text(f"→ {target}", style="dim"))
+        self.console.print(Text(clean(f"→ {target}"), style="dim"))
         show(self.console, reply, plain=self.plain)
         return [f"console-{id(reply)}"]
 

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from bot.archive import ArchiveHolder
-from bot.commands import CommandRegistry, build_registry
+from bot.commands import CommandRegistry, Throttle, build_registry
 from bot.config import Settings
 from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
@@ -91,7 +91,7 @@ class App:
             settings=settings,
             archive=archive,
             store=store,
-            registry=build_registry(),
+            registry=build_registry(Throttle(settings.command_burst, settings.command_rate)),
             publisher=Publisher(archive, store, settings, local_platforms=local_platforms),
         )
         app.publisher.on_publish = app.wake_dispatchers
@@ -108,6 +108,8 @@ class App:
 
     def dispatch(self, adapter: Adapter, **options: Any) -> Dispatcher:
         """Drain ``adapter``'s platform outbox in the background for the app's lifetime."""
+        # Half the shutdown budget for sends under way, the rest for the adapters to stop.
+        options.setdefault("shutdown_grace", self.settings.shutdown_timeout / 2)
         dispatcher = Dispatcher(
             adapter, self.store, self.publisher, worker=self.settings.instance, **options
         )
@@ -223,13 +225,12 @@ class App:
             self.poll_feed()
             yield
         finally:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settings.shutdown_timeout
             await self.stop_publishing()
             self.adapters.clear()
             for adapter in reversed(started):
-                try:
-                    await adapter.stop()
-                except Exception:
-                    log.exception("stopping the %s adapter failed", adapter.platform)
+                await _stop_adapter(adapter, max(0.1, deadline - loop.time()))
 
     async def close(self) -> None:
         """Stop every background task, close the store and the archive's index."""
@@ -268,6 +269,18 @@ class _Opening:
     ) -> None:
         if self._app is not None:
             await self._app.close()
+
+
+async def _stop_adapter(adapter: Adapter, timeout: float) -> None:  # noqa: ASYNC109
+    """Stop ``adapter`` within ``timeout`` seconds (DLW_SHUTDOWN_TIMEOUT): what it has not sent
+    by then is dropped (command replies) or stays in the outbox (deliveries, resent at the next
+    start); a shutdown never waits minutes for a platform's flood limits."""
+    try:
+        await asyncio.wait_for(adapter.stop(), timeout)
+    except TimeoutError:
+        log.warning("stopping the %s adapter took over %.1fs; left it", adapter.platform, timeout)
+    except Exception:
+        log.exception("stopping the %s adapter failed", adapter.platform)
 
 
 def _log_crash(task: asyncio.Task[Any]) -> None:

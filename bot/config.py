@@ -116,6 +116,26 @@ class Settings(BaseSettings):
         description="on: issues from the feed wait as drafts until an operator approves them.",
     )
 
+    command_burst: int = Field(
+        default=10, ge=1, description="Commands a reader may send at once before the rate applies."
+    )
+    command_rate: float = Field(
+        default=1.0,
+        ge=0,
+        description="Commands a second a reader may send once the burst is used (0: no limit).",
+    )
+
+    continuations_per_user: int = Field(
+        default=20, ge=1, description='Saved "More" buttons kept per reader; older ones expire.'
+    )
+
+    shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a shutdown waits for sends under way before leaving them to the next "
+        "start.",
+    )
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:

@@ -55,16 +55,24 @@ class Paging:
     """Continuations in button payloads, backed by the store for the long ones."""
 
     store: Continuations
+    #: Saved continuations kept per destination: a reader paging through hundreds of searches
+    #: leaves this many rows, and their older buttons answer :data:`EXPIRED`.
+    keep: int | None = 20
 
-    async def encode(self, more: Continuation, form: PayloadFormat) -> str | None:
-        """The payload for ``more``: inline if it fits, else a key saved in the store.
+    async def encode(
+        self, more: Continuation, form: PayloadFormat, *, owner: str = ""
+    ) -> str | None:
+        """The payload for ``more``: inline if it fits, else a key saved in the store, among
+        the newest :attr:`keep` of ``owner`` (the destination, e.g. ``str(target)``).
 
         ``None`` when the store could not save it: the reply goes out without its button (the
         reader still gets this page; the failure is logged), rather than not at all."""
         payload = inline_payload(more, form)
         if payload is None:
             try:
-                key = await self.store.save_continuation(more.command, more.page)
+                key = await self.store.save_continuation(
+                    more.command, more.page, owner=owner, keep=self.keep if owner else None
+                )
             except Exception:
                 log.warning(
                     "could not save the continuation of %r; sending the reply without its "

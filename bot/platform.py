@@ -55,7 +55,7 @@ class AdapterServices:
 
     def __init__(self, registry: CommandRegistry, handlers: Services, store: Store) -> None:
         self.registry = registry
-        self.paging = Paging(store)
+        self.paging = Paging(store, keep=handlers.settings.continuations_per_user)
         self.meta: KeyValue = store
         self._handlers = handlers  # what command handlers see, passed on in every Context
         self._store = store

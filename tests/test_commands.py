@@ -139,8 +139,10 @@ async def test_long_results_offer_more_pages(
     reply = await say(registry, ctx(), "/search learning")
     assert reply.more is not None and reply.more.page == 2
     second = await registry.continue_(ctx(), reply.more.command, reply.more.page)
-    assert second.entries and {e.title for e in second.entries}.isdisjoint(
-        {e.title for e in reply.entries}
+    assert (
+        second is not None
+        and second.entries
+        and {e.title for e in second.entries}.isdisjoint({e.title for e in reply.entries})
     )
 
 
@@ -261,13 +263,15 @@ async def test_invoke_with_typed_arguments(
     registry: CommandRegistry, ctx: Callable[..., Context]
 ) -> None:
     reply = await registry.invoke(ctx(), "issue", {"number": 202})
-    assert reply.title == "Deep Learning Weekly: Issue #202"
+    assert reply is not None and reply.title == "Deep Learning Weekly: Issue #202"
     reply = await registry.invoke(ctx(), "section", {"name": "libs", "number": None})
-    assert reply.title == "Libraries & Code — Issue #206"
+    assert reply is not None and reply.title == "Libraries & Code — Issue #206"
     reply = await registry.invoke(ctx(), "issue", {})
-    assert reply.tone is Tone.ERROR and "Number is missing" in reply.plain_text()
+    assert (
+        reply is not None and reply.tone is Tone.ERROR and "Number is missing" in reply.plain_text()
+    )
     reply = await registry.invoke(ctx(), "issue", {"number": True})
-    assert reply.tone is Tone.ERROR
+    assert reply is not None and reply.tone is Tone.ERROR
 
 
 async def test_handler_crash_becomes_an_apology(
@@ -356,7 +360,9 @@ async def test_search_results_say_how_to_open_their_section(
         assert opened.tone is not Tone.ERROR, command
         pages = [opened]
         while (more := pages[-1].more) is not None:
-            pages.append(await registry.continue_(ctx(), more.command, more.page))
+            page = await registry.continue_(ctx(), more.command, more.page)
+            assert page is not None
+            pages.append(page)
         assert any(entry.title in [e.title for e in p.entries] for p in pages), command
     assert any(e.meta == "Issue #202 · Mobile & Edge · /section mobile 202" for e in reply.entries)
 

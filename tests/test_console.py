@@ -8,7 +8,7 @@ from rich.console import Console
 
 from adapters.console import ConsoleAdapter, render
 from bot.app import App
-from bot.reply import Entry, Reply
+from bot.reply import Entry, Paragraph, Reply
 from bot.store import Target
 
 
@@ -98,3 +98,36 @@ def test_wrapped_titles_keep_their_indent() -> None:
     assert first.startswith("│ • A very long")
     assert all(line.startswith("│   ") for line in rest), out.getvalue()  # under the title
     assert " ".join(lines).startswith("• " + title)
+
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\x08\x7f"  # clear screen, set title, C1 CSI, BS, DEL
+
+
+def test_render_strips_control_characters_from_content() -> None:
+    out = io.StringIO()
+    summary = f"ab{HOSTILE}cd find\tme\nhere"
+    find = summary.index("find")
+    reply = Reply(
+        title=f"T{HOSTILE}",
+        blocks=(
+            Entry(f"A{HOSTILE}B", summary, meta=f"m{HOSTILE}", marks=((find, find + 4),)),
+            Paragraph(f"p{HOSTILE}q"),
+        ),
+        footer=f"f{HOSTILE}",
+    )
+    Console(file=out, width=100, force_terminal=True, color_system=None).print(render(reply))
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
+    assert "\x08" not in text and "\x7f" not in text
+    printable = "[2J]0;pwned31m"  # what is left of the sequences is harmless text
+    for shown in (f"A{printable}B", f"p{printable}q", f"ab{printable}cd find", "me", "here"):
+        assert shown in text
+
+
+async def test_typed_control_characters_never_reach_the_terminal(app: App) -> None:
+    console, out = shell(app)
+    reply = await console.handle(f"/search {HOSTILE}learning")
+    assert reply is not None
+    console.console.print(render(reply))
+    assert "\x1b" not in reply.plain_text() and "\x9b" not in reply.plain_text()
+    assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()

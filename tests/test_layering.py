@@ -19,6 +19,7 @@ LEAVES = {
     "bot.files": {"bot.errors"},
     "bot.schedule": {"bot.errors"},
     "bot.model": set(),
+    "bot.pacing": {"bot.errors"},
     "bot.reply": set(),
     "bot.supervisor": set(),
 }

@@ -243,7 +243,7 @@ class DiscordAdapter:
     async def _answer(
         self,
         interaction: discord.Interaction[Any],
-        work: Coroutine[Any, Any, Reply],
+        work: Coroutine[Any, Any, Reply | None],
         what: str,
     ) -> None:
         task = asyncio.ensure_future(work)
@@ -253,6 +253,10 @@ class DiscordAdapter:
             if deferred:
                 await interaction.response.defer(thinking=True)
             reply = await task
+            if reply is None:  # over the reader's command budget and already told: silence
+                if deferred:
+                    await interaction.delete_original_response()
+                return
             await self._respond(interaction, reply, deferred=deferred)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -268,7 +272,8 @@ class DiscordAdapter:
         messages = render_embeds(reply)
         ephemeral = reply.ephemeral
         first, rest = messages[0], messages[1:]
-        async with self._payload(first) as payload:
+        owner = _asker(interaction)
+        async with self._payload(first, owner) as payload:
             if not deferred:
                 await interaction.response.send_message(**payload, ephemeral=ephemeral)
             elif ephemeral:  # the public "thinking…" must not become a private reply
@@ -277,7 +282,7 @@ class DiscordAdapter:
             else:
                 await interaction.edit_original_response(**payload)
         for message in rest:
-            async with self._payload(message) as payload:
+            async with self._payload(message, owner) as payload:
                 await interaction.followup.send(**payload, ephemeral=ephemeral)
 
     async def press_more(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
@@ -286,13 +291,15 @@ class DiscordAdapter:
             await interaction.response.edit_message(view=None)
             found = await self.services.paging.decode(custom_id, MORE)
             if found is None:
-                reply = expired_reply()
+                reply: Reply | None = expired_reply()
             else:
                 reply = await self.registry.continue_(self.context(interaction), *found)
+            if reply is None:  # over the reader's command budget, already told
+                return
             source = interaction.message
             ephemeral = reply.ephemeral or bool(source and source.flags.ephemeral)
             for message in render_embeds(reply):
-                async with self._payload(message) as payload:
+                async with self._payload(message, _asker(interaction)) as payload:
                     await interaction.followup.send(**payload, ephemeral=ephemeral)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -321,8 +328,9 @@ class DiscordAdapter:
                 await interaction.response.send_message(**payload, ephemeral=True)
 
     @contextlib.asynccontextmanager
-    async def _payload(self, message: DiscordMessage) -> Any:
-        """The keyword arguments sending ``message`` takes; its More button, if any, included.
+    async def _payload(self, message: DiscordMessage, owner: str = "") -> Any:
+        """The keyword arguments sending ``message`` takes; its More button, if any, included
+        (saved among ``owner``'s newest when it is too long for the button).
 
         A DynamicItem's view is only a carrier for the button's JSON: discord.py registers the
         button's template (already done at start) and, for ephemeral follow-ups, would keep a
@@ -332,7 +340,7 @@ class DiscordAdapter:
         view: discord.ui.View | None = None
         custom_id = None
         if message.more is not None:  # None when it could not be saved: no button (logged)
-            custom_id = await self.services.paging.encode(message.more, MORE)
+            custom_id = await self.services.paging.encode(message.more, MORE, owner=owner)
         if message.more is not None and custom_id is not None:
             view = discord.ui.View(timeout=None)
             view.add_item(MoreButton(custom_id, message.more.label))
@@ -363,7 +371,7 @@ class DiscordAdapter:
             else:
                 destination = client.get_partial_messageable(int(target.chat_id))
             for message in render_embeds(reply)[skip:]:
-                async with self._payload(message) as payload:
+                async with self._payload(message, str(target)) as payload:
                     sent = await destination.send(**payload)
                 ids.append(str(sent.id))
             return ids
@@ -380,3 +388,8 @@ class DiscordAdapter:
 def _log_gateway_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("discord: the gateway connection ended", exc_info=task.exception())
+
+
+def _asker(interaction: discord.Interaction[Any]) -> str:
+    """Whose "More" buttons a reply's saved continuation counts against."""
+    return f"{PLATFORM}:user {interaction.user.id}"

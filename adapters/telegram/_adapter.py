@@ -104,6 +104,7 @@ class TelegramAdapter:
         self._backoff = backoff
         self.limits = Limits(messages_per_second=settings.max_rate)
         self._application: PtbApplication | None = None
+        self._limiter: RetryingRateLimiter | None = None
         self._bot_username: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -171,6 +172,15 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop receiving updates, let handlers in flight finish, close connections. Idempotent."""
         application, self._application = self._application, None
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:  # first, so handlers waiting for a turn finish at once
+            refused = limiter.close()
+            if refused:
+                log.warning(
+                    "Telegram: stopping; %d queued messages not sent (command replies dropped, "
+                    "outbox deliveries stay pending for the next start)",
+                    refused,
+                )
         if application is not None:
             await _shut_down(application)
 
@@ -191,17 +201,16 @@ class TelegramAdapter:
 
     def _build(self, token: str) -> PtbApplication:
         settings = self._settings
+        self._limiter = RetryingRateLimiter(
+            overall_max_rate=settings.max_rate,
+            max_retries=self._flood_retries,
+            network_retries=self._network_retries,
+            backoff=self._backoff,
+        )
         builder = (
             ApplicationBuilder()
             .token(token)
-            .rate_limiter(
-                RetryingRateLimiter(
-                    overall_max_rate=settings.max_rate,
-                    max_retries=self._flood_retries,
-                    network_retries=self._network_retries,
-                    backoff=self._backoff,
-                )
-            )
+            .rate_limiter(self._limiter)
             .concurrent_updates(self._concurrency)
             .job_queue(None)
             .connect_timeout(self._timeout)

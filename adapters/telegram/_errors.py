@@ -10,6 +10,7 @@ so a send returns or raises within a few seconds and every longer wait is the di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -37,12 +38,18 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
+from bot.pacing import FairPacer, Lane, PacerClosed
 
 if TYPE_CHECKING:
     pass
 
 
-__all__ = ["RetryingRateLimiter", "delivery_error", "describe"]
+__all__ = ["RetryingRateLimiter", "Turn", "delivery_error", "describe"]
+
+#: What a send passes as ``rate_limit_args``: its lane and key in the :class:`FairPacer`.
+Turn = tuple[Lane, str]
+_Result = bool | dict[str, Any] | list[dict[str, Any]]
+_Request = Callable[..., Coroutine[Any, Any, _Result]]
 
 log = logging.getLogger("adapters.telegram")
 
@@ -94,13 +101,18 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
     return PermanentError(text)  # InvalidToken, Conflict, EndPointNotFound: configuration
 
 
+class NotSent(NetworkError):
+    """Refused before it went out: the adapter is shutting down (never retried inside a send;
+    the dispatcher sees a transient error and puts the row back to pending)."""
+
+
 def _safe_to_retry(exc: NetworkError) -> bool:
     """Whether repeating the request is worth it and cannot surprise the reader much.
 
     A 5xx answer or a failed connection is retried; a timeout only when the request never left
     (connect and pool timeouts), since a read timeout may hide a message that did arrive.
     """
-    if isinstance(exc, BadRequest):
+    if isinstance(exc, BadRequest | NotSent):
         return False
     if isinstance(exc, TimedOut):
         return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -135,21 +147,38 @@ class RetryingRateLimiter(AIORateLimiter):
         )
         self.network_retries = network_retries
         self.backoff = backoff
+        self.pacer = FairPacer(overall_max_rate, burst=int(burst))
+        self._closing = asyncio.Event()
+
+    def close(self) -> int:
+        """Shutting down: refuse every request still waiting for its turn or a flood limit (not
+        sent, so nothing is lost by refusing) and every later one; requests already on the wire
+        finish. Returns how many waited for a turn."""
+        self._closing.set()
+        return self.pacer.close()
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        callback: _Request,
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        rate_limit_args: Turn | int | None,
+    ) -> _Result:
+        if isinstance(rate_limit_args, tuple):  # a Turn: wait for it in the fair pacer
+            try:
+                await self.pacer.turn(*rate_limit_args)
+            except PacerClosed as exc:
+                raise NotSent(f"not sent: {exc}") from None
         attempt = 0
         while True:
             try:
-                return await super().process_request(
-                    callback, args, kwargs, endpoint, data, rate_limit_args
+                return await self._unless_closing(
+                    lambda call: super(RetryingRateLimiter, self).process_request(
+                        call, args, kwargs, endpoint, data, None
+                    ),
+                    callback,
                 )
             except NetworkError as exc:
                 if attempt >= self.network_retries or not _safe_to_retry(exc):
@@ -158,3 +187,36 @@ class RetryingRateLimiter(AIORateLimiter):
                 log.info("%s failed (%s); retrying in %.2fs", endpoint, describe(exc), delay)
                 attempt += 1
                 await asyncio.sleep(delay)
+
+    async def _unless_closing(
+        self, limited: Callable[[_Request], Coroutine[Any, Any, _Result]], callback: _Request
+    ) -> _Result:
+        """``limited(callback)`` (AIORateLimiter's request), given up while it still waits for a
+        flood limit (a group's 20 a minute) once :meth:`close` is called; never once it has
+        gone out."""
+        if self._closing.is_set():
+            raise NotSent("not sent: shutting down")
+        started = False
+
+        async def call(*a: Any, **k: Any) -> _Result:
+            nonlocal started
+            started = True
+            return await callback(*a, **k)
+
+        work = asyncio.ensure_future(limited(call))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            while not work.done():
+                await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+                if closing.done() and not started and not work.done():
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+                    raise NotSent("not sent: shutting down")
+                if closing.done():
+                    await asyncio.wait({work})
+            return work.result()
+        finally:
+            closing.cancel()
+            if not work.done():
+                work.cancel()

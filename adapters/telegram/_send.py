@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from telegram import (
-    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -13,10 +12,12 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
+from telegram.ext import ExtBot
 
-from adapters.telegram._errors import delivery_error
+from adapters.telegram._errors import Turn, delivery_error
 from adapters.telegram._render import RenderedMessage, render_html
 from bot.model import Target
+from bot.pacing import Lane
 from bot.paging import Paging, PayloadFormat, inline_payload
 from bot.reply import Continuation, Reply
 
@@ -29,21 +30,26 @@ MORE: Final = PayloadFormat(
 
 
 async def deliver(
-    bot: Bot,
+    bot: ExtBot[Any],
     paging: Paging,
     target: Target,
     reply: Reply,
     *,
     quote: int | None = None,
     skip: int = 0,
+    lane: Lane = Lane.BULK,
 ) -> list[str]:
     """Send ``reply`` to ``target`` as HTML messages (its "More" button on the last one);
     the message ids. Raises :mod:`bot.delivery` errors carrying the ids already sent.
 
-    ``quote``: the message the first one answers; ``skip``: messages an earlier attempt sent.
+    ``quote``: the message the first one answers; ``skip``: messages an earlier attempt sent;
+    ``lane``: its place in the fair pacer (:class:`~bot.pacing.FairPacer`), its chat the key.
     """
+    turn: Turn = (lane, target.chat_id)
     messages = render_html(reply)[skip:]
-    markup = await _more_markup(paging, reply.more) if reply.more and messages else None
+    markup = (
+        await _more_markup(paging, reply.more, str(target)) if reply.more and messages else None
+    )
     sent: list[str] = []
     for index, message in enumerate(messages):
         last = index == len(messages) - 1
@@ -60,6 +66,7 @@ async def deliver(
                     else None
                 ),
                 reply_markup=markup if last else None,
+                rate_limit_args=turn,
             )
         except TelegramError as exc:
             error = delivery_error(exc)
@@ -69,8 +76,10 @@ async def deliver(
     return sent
 
 
-async def _more_markup(paging: Paging, more: Continuation) -> InlineKeyboardMarkup | None:
-    data = await paging.encode(more, MORE)
+async def _more_markup(
+    paging: Paging, more: Continuation, owner: str
+) -> InlineKeyboardMarkup | None:
+    data = await paging.encode(more, MORE, owner=owner)
     if data is None:  # not saved (logged): the page goes out without its button
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(more.label, callback_data=data)]])

@@ -30,6 +30,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    ExtBot,
     InlineQueryHandler,
     MessageHandler,
     filters,
@@ -41,6 +42,7 @@ from adapters.telegram._send import MORE, deliver, preview
 from bot.commands import ChatKind, Context
 from bot.delivery import ChatMoved, DeliveryError, TargetGone
 from bot.model import Target
+from bot.pacing import Lane
 from bot.paging import expired_reply
 from bot.platform import AdapterServices
 from bot.reply import Entry, Reply, shorten
@@ -88,7 +90,7 @@ class Updates:
         application.add_error_handler(self._on_error)
 
     async def _answer(
-        self, bot: Bot, ctx: Context, reply: Reply, *, quote: int | None = None
+        self, bot: ExtBot[Any], ctx: Context, reply: Reply, *, quote: int | None = None
     ) -> None:
         """Send a command's reply where it was asked; a failure is logged and, when it says the
         chat is gone or moved, recorded in the store (and a moved chat still gets its answer)."""
@@ -96,14 +98,15 @@ class Updates:
             PLATFORM, ctx.chat_id, ctx.thread_id, direct=ctx.chat_kind is ChatKind.PRIVATE
         )
         try:
-            await deliver(bot, self._services.paging, target, reply, quote=quote)
+            await deliver(
+                bot, self._services.paging, target, reply, quote=quote, lane=Lane.INTERACTIVE
+            )
         except ChatMoved as moved:
             await self._services.note_unreachable(target, moved)
             log.info("Telegram: %s became %s; registrations moved", target, moved.new_chat_id)
             try:
-                await deliver(
-                    bot, self._services.paging, replace(target, chat_id=moved.new_chat_id), reply
-                )
+                moved_to = replace(target, chat_id=moved.new_chat_id)
+                await deliver(bot, self._services.paging, moved_to, reply, lane=Lane.INTERACTIVE)
             except DeliveryError as error:
                 log.warning("Telegram: reply to %s failed: %s", moved.new_chat_id, error)
         except DeliveryError as error:
@@ -203,7 +206,8 @@ class Updates:
             return
         await _answer_query(query.answer())
         reply = await self._services.registry.continue_(ctx, found[0], found[1])
-        await self._answer(context.bot, ctx, reply)
+        if reply is not None:
+            await self._answer(context.bot, ctx, reply)
 
     async def _on_stale_button(self, update: Update, context: PtbContext) -> None:
         """A button this version of the bot does not know: stop the client's spinner."""

@@ -21,9 +21,11 @@ from bot.commands.registry import (
     check_signature,
     command,
 )
+from bot.commands.throttle import SLOW_DOWN, Throttle, Verdict
 
 __all__ = [
     "ISSUE_FOOTER",
+    "SLOW_DOWN",
     "ChatKind",
     "Command",
     "CommandRegistry",
@@ -35,16 +37,19 @@ __all__ = [
     "Permission",
     "Services",
     "Suggest",
+    "Throttle",
     "UsageError",
+    "Verdict",
     "build_registry",
     "check_signature",
     "command",
 ]
 
 
-def build_registry() -> CommandRegistry:
-    """The registry every adapter serves: every command, in the order menus list them."""
-    registry = CommandRegistry(inline_handler=reading.inline_stories)
+def build_registry(throttle: Throttle | None = None) -> CommandRegistry:
+    """The registry every adapter serves: every command, in the order menus list them;
+    ``throttle``: each reader's command budget (none: unlimited)."""
+    registry = CommandRegistry(inline_handler=reading.inline_stories, throttle=throttle)
     for module in (reading, subscriptions, operators):
         for declared in module.COMMANDS:
             registry.add(declared)

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from bot.archive import ArchiveHolder
 from bot.commands.params import Param, ParamType, Suggest, UsageError, convert, parse_line
+from bot.commands.throttle import SLOW_DOWN, Throttle, Verdict
 from bot.config import Settings
 from bot.content.topics import normalize
 from bot.model import Target
@@ -62,6 +63,7 @@ MAX_SUGGEST_INPUT = 100  # characters of a partial value autocomplete looks at
 MAX_LINE_CHARS = 16_384  # far above any real command; caps parsing work
 #: The reply when the database stays locked (by another process) past ``DLW_COMMAND_TIMEOUT``.
 BUSY = "The bot's database is busy; please try again in a moment."
+MAX_PAGE = 10_000  # far beyond any real "More" chain; a larger page in a payload is forged
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?=\s|$)")
 
 
@@ -249,6 +251,7 @@ class CommandRegistry:
 
     commands: dict[str, Command] = field(default_factory=dict)
     inline_handler: InlineHandler | None = None
+    throttle: Throttle | None = None  # each reader's command budget; operators are exempt
 
     def add(self, command: Command) -> None:
         """Register ``command``; a bad name or description is a ValueError, a handler whose
@@ -300,8 +303,44 @@ class CommandRegistry:
     # -- entry points --------------------------------------------------------------------
 
     async def dispatch_text(self, ctx: Context, text: str) -> Reply | None:
-        """Handle a typed line. ``None`` means "not for me" (a group message, another bot's command)."""
+        """Handle a typed line. ``None`` means nothing to send: not for me (a group message,
+        another bot's command), or a reader over their command budget who was already told."""
         line = text.strip()
+        if not self._for_me(ctx, line):
+            return None
+        verdict = self._budget(ctx)
+        if verdict is not Verdict.RUN:
+            return _slow_down(verdict)
+        return await self._dispatch_line(ctx, line)
+
+    def _for_me(self, ctx: Context, line: str) -> bool:
+        """Whether :meth:`_dispatch_line` would answer ``line`` at all (cheap: no handler runs)."""
+        private = ctx.chat_kind is ChatKind.PRIVATE
+        if len(line) > MAX_LINE_CHARS:
+            return True
+        match = _COMMAND.match(line)
+        if match is None:
+            return private and bool(line)
+        addressed = match.group("bot")
+        if (
+            addressed
+            and ctx.bot_username
+            and not private
+            and addressed.casefold() != ctx.bot_username.casefold()
+        ):
+            return False
+        return private or bool(addressed) or match.group("name").casefold() in self.commands
+
+    def _budget(self, ctx: Context) -> Verdict:
+        """Take one command from the reader's budget (operators have no limit)."""
+        if self.throttle is None or ctx.is_operator:
+            return Verdict.RUN
+        verdict = self.throttle.admit(ctx.platform, ctx.user_id)
+        if verdict is Verdict.NOTIFY:
+            log.info("%s:%s is over the command budget; ignoring them", ctx.platform, ctx.user_id)
+        return verdict
+
+    async def _dispatch_line(self, ctx: Context, line: str) -> Reply | None:
         if len(line) > MAX_LINE_CHARS:
             return Reply.error(
                 f"That message is {len(line):,} characters long; commands are much shorter."
@@ -332,8 +371,12 @@ class CommandRegistry:
             return _usage_error(command, str(exc))
         return await self._run(ctx, command, args)
 
-    async def invoke(self, ctx: Context, name: str, args: Mapping[str, object]) -> Reply:
-        """Run a command with arguments already split by the platform (e.g. slash-command options)."""
+    async def invoke(self, ctx: Context, name: str, args: Mapping[str, object]) -> Reply | None:
+        """Run a command with arguments already split by the platform (e.g. slash-command
+        options); ``None``: say nothing (a reader over their budget who was already told)."""
+        verdict = self._budget(ctx)
+        if verdict is not Verdict.RUN:
+            return _slow_down(verdict)
         command = self.commands.get(name)
         if command is None:
             return self.unknown(name)
@@ -349,9 +392,15 @@ class CommandRegistry:
             return _usage_error(command, str(exc))
         return await self._run(ctx, command, parsed)
 
-    async def continue_(self, ctx: Context, command_line: str, page: int) -> Reply:
-        """Fetch a later page of a long reply (a "more" button)."""
-        reply = await self.dispatch_text(replace(ctx, page=max(1, page)), command_line)
+    async def continue_(self, ctx: Context, command_line: str, page: int) -> Reply | None:
+        """Fetch a later page of a long reply (a "more" button); ``None``: say nothing (a reader
+        over their command budget who was already told)."""
+        if not 1 <= page <= MAX_PAGE:  # payloads come from clients: a forged page is no bug
+            return Reply.error("That page is out of range; run the command again.")
+        verdict = self._budget(ctx)
+        if verdict is not Verdict.RUN:
+            return _slow_down(verdict)
+        reply = await self._dispatch_line(replace(ctx, page=page), command_line.strip())
         return reply or expired_reply()
 
     async def inline(self, ctx: Context, query: str) -> EntryPage:
@@ -442,6 +491,11 @@ async def _check_permission(ctx: Context, command: Command) -> Reply | None:
         if not allowed:
             return Reply.error(f"Only administrators of this chat can use /{command.name}.")
     return None
+
+
+def _slow_down(verdict: Verdict) -> Reply | None:
+    """Over budget: the polite notice the first time, then silence until the reader slows down."""
+    return Reply.error(SLOW_DOWN) if verdict is Verdict.NOTIFY else None
 
 
 def _usage_error(command: Command, problem: str) -> Reply:

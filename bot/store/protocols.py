@@ -239,8 +239,11 @@ class Outbox(Protocol):
 class Continuations(Protocol):
     """Long command lines behind short keys, for "More" buttons whose payload is small."""
 
-    async def save_continuation(self, command: str, page: int) -> str:
-        """Keep ``command`` and ``page`` under a new short key; returns the key."""
+    async def save_continuation(
+        self, command: str, page: int, *, owner: str = "", keep: int | None = None
+    ) -> str:
+        """Keep ``command`` and ``page`` under a new short key; returns the key. ``keep``: only
+        the newest ``keep`` saved for ``owner`` (a destination) stay, older keys expire."""
         ...
 
     async def load_continuation(self, key: str) -> tuple[str, int] | None:

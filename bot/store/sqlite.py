@@ -7,8 +7,10 @@ timeout); the schema comes from :mod:`bot.store.migrations`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -41,6 +43,12 @@ from bot.store.migrations import MIGRATIONS, statements
 from bot.store.protocols import StoreBusy, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
+
+
+def owner_prefix(owner: str) -> str:
+    """The first characters of every continuation key ``owner`` saves: 8 URL-safe characters."""
+    digest = hashlib.blake2b(owner.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def _ts(moment: dt.datetime | None = None) -> str:
@@ -860,9 +868,14 @@ class SQLiteStore:
 
     # -- continuations ("more" buttons) and metadata -------------------------------------
 
-    async def save_continuation(self, command: str, page: int) -> str:
-        """Store a long command line behind a short key (button payloads are small)."""
-        key = secrets.token_urlsafe(9)
+    async def save_continuation(
+        self, command: str, page: int, *, owner: str = "", keep: int | None = None
+    ) -> str:
+        """Store a long command line behind a short key (button payloads are small); with
+        ``keep``, only ``owner``'s newest ``keep`` are kept (their keys share a prefix, so the
+        primary key's index finds them without a column of their own)."""
+        prefix = owner_prefix(owner) if owner else ""
+        key = prefix + secrets.token_urlsafe(9)
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO continuations (key, command, page, created_at) VALUES (?, ?, ?, ?)",
@@ -870,6 +883,14 @@ class SQLiteStore:
             )
             cutoff = _ts(utcnow() - dt.timedelta(days=30))
             await db.execute("DELETE FROM continuations WHERE created_at < ?", (cutoff,))
+            if prefix and keep is not None:
+                # Key characters are [A-Za-z0-9_-], all below "~": the range is the prefix.
+                mine = "key > ? AND key < ?"
+                await db.execute(
+                    f"DELETE FROM continuations WHERE {mine} AND rowid NOT IN"
+                    f" (SELECT rowid FROM continuations WHERE {mine} ORDER BY rowid DESC LIMIT ?)",
+                    (prefix, prefix + "~", prefix, prefix + "~", keep),
+                )
         return key
 
     async def load_continuation(self, key: str) -> tuple[str, int] | None:
