@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 __all__ = [
+    "Action",
     "Block",
     "Continuation",
     "Entry",
@@ -91,6 +92,26 @@ class Continuation:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A button under a reply: it runs ``command`` as the reader who pressed it, or opens ``url``.
+
+    ``private`` runs the command in a private conversation with the bot rather than where the
+    button is (a channel post's "Follow topics"): Telegram opens the bot's chat through a
+    ``t.me/<bot>?start=…`` deep link, Discord answers the presser alone. Exactly one of
+    ``command`` and ``url`` is set.
+    """
+
+    label: str
+    command: str | None = None
+    url: str | None = None
+    private: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an action runs a command or opens a url, exactly one of them")
+
+
+@dataclass(frozen=True)
 class Reply:
     """A platform-neutral answer.
 
@@ -98,6 +119,7 @@ class Reply:
     reply only the asker sees, where the platform can; ``link_previews`` is off for multi-item
     replies so a chat is not flooded with cards; ``more`` offers the next page. ``then`` are
     replies sent right after this one as messages of their own (a preview's summary line).
+    ``actions`` are buttons under the reply's last message (follow a topic, stop a digest).
     """
 
     blocks: tuple[Block, ...] = ()
@@ -109,6 +131,7 @@ class Reply:
     more: Continuation | None = None
     footer: str | None = None
     then: tuple[Reply, ...] = ()
+    actions: tuple[Action, ...] = ()
 
     def __post_init__(self) -> None:
         if self.then and self.more:
