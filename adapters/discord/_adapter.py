@@ -29,7 +29,10 @@ ephemeral replaces the public placeholder: it is deleted and the reply sent as a
 follow-up, so private content never shows in the channel. Further messages of a long reply are
 follow-ups. Every message is sent with ``AllowedMentions.none()``.
 
-Long replies offer a "More" button (:mod:`adapters.discord._more`).
+Long replies offer a "More" button (:mod:`adapters.discord._more`); a reply's actions are
+buttons too (:mod:`adapters.discord._actions`): pressing one runs its command line through the
+same registry as the presser, where the button is or, for a private action, for the presser
+alone (their private context, answered ephemerally).
 
 Gateway: only the ``GUILDS`` intent (no privileged intent, no message content: slash commands
 arrive as interactions regardless). :meth:`DiscordAdapter.start` returns once READY has been
@@ -44,12 +47,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.discord._actions import (
+    ACT_HERE,
+    ACT_PRIVATELY,
+    ActionButton,
+    action_format,
+    layout,
+    link_button,
+)
 from adapters.discord._client import INTENTS, NO_MENTIONS, Client, point_discord_at
 from adapters.discord._commands import command_set_hash, slash_command
 from adapters.discord._errors import delivery_error, describe, install_log_redaction
@@ -61,7 +73,7 @@ from bot.delivery import Limits, PermanentError, TransientError
 from bot.model import Target
 from bot.paging import expired_reply
 from bot.platform import AdapterServices
-from bot.reply import Reply
+from bot.reply import Continuation, Reply
 
 __all__ = [
     "ANSWER_BUDGET",
@@ -245,7 +257,11 @@ class DiscordAdapter:
         interaction: discord.Interaction[Any],
         work: Coroutine[Any, Any, Reply | None],
         what: str,
+        *,
+        private: bool = False,
     ) -> None:
+        """Reply to ``interaction`` with what ``work`` returns (``private``: to the asker
+        alone, whatever the reply says), deferring it if ``work`` takes long."""
         task = asyncio.ensure_future(work)
         try:
             done, _ = await asyncio.wait({task}, timeout=self.answer_budget)
@@ -257,6 +273,8 @@ class DiscordAdapter:
                 if deferred:
                     await interaction.delete_original_response()
                 return
+            if private and not reply.ephemeral:
+                reply = replace(reply, ephemeral=True)
             await self._respond(interaction, reply, deferred=deferred)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -308,6 +326,22 @@ class DiscordAdapter:
                 describe(exc, interaction.token),
             )
 
+    async def press_action(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
+        """An action button: run its command line as the presser; a private one in their own
+        private context, answered to them alone. The button stays (others may press it too)."""
+        private = custom_id.startswith(ACT_PRIVATELY.inline)
+        found = await self.services.paging.decode(custom_id, ACT_PRIVATELY if private else ACT_HERE)
+        if found is None:
+            work: Coroutine[Any, Any, Reply | None] = _ready(expired_reply())
+        else:
+            line, page = found
+            ctx = self.context(interaction)
+            if private:
+                user_id = str(interaction.user.id)
+                ctx = replace(ctx, chat_id=user_id, chat_kind=ChatKind.PRIVATE, chat_title=None)
+            work = self.registry.continue_(ctx, line, page)
+        await self._answer(interaction, work, "an action button", private=private)
+
     async def command_failed(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
@@ -329,21 +363,36 @@ class DiscordAdapter:
 
     @contextlib.asynccontextmanager
     async def _payload(self, message: DiscordMessage, owner: str = "") -> Any:
-        """The keyword arguments sending ``message`` takes; its More button, if any, included
-        (saved among ``owner``'s newest when it is too long for the button).
+        """The keyword arguments sending ``message`` takes; its buttons included: the reply's
+        actions, then "More" (command lines too long for a button are saved among ``owner``'s
+        newest; one that could not be saved leaves its button out, logged).
 
-        A DynamicItem's view is only a carrier for the button's JSON: discord.py registers the
-        button's template (already done at start) and, for ephemeral follow-ups, would keep a
+        A DynamicItem's view is only a carrier for the buttons' JSON: discord.py registers the
+        buttons' templates (already done at start) and, for ephemeral follow-ups, would keep a
         15-minute timeout task per view, so each view is stopped once its message is sent.
         """
         payload: dict[str, Any] = {"embeds": list(message.embeds), "allowed_mentions": NO_MENTIONS}
-        view: discord.ui.View | None = None
-        custom_id = None
-        if message.more is not None:  # None when it could not be saved: no button (logged)
+        items: list[discord.ui.Item[Any]] = []
+        for action in layout(message.actions, more=message.more is not None):
+            if action.url is not None:
+                link = link_button(action)
+                if link is not None:
+                    items.append(link)
+                continue
+            custom_id = await self.services.paging.encode(
+                Continuation(action.command or "", 1), action_format(action), owner=owner
+            )
+            if custom_id is not None:
+                items.append(ActionButton(custom_id, action.label))
+        if message.more is not None:
             custom_id = await self.services.paging.encode(message.more, MORE, owner=owner)
-        if message.more is not None and custom_id is not None:
+            if custom_id is not None:
+                items.append(MoreButton(custom_id, message.more.label))
+        view: discord.ui.View | None = None
+        if items:
             view = discord.ui.View(timeout=None)
-            view.add_item(MoreButton(custom_id, message.more.label))
+            for item in items:
+                view.add_item(item)
             payload["view"] = view
         try:
             yield payload
@@ -388,6 +437,10 @@ class DiscordAdapter:
 def _log_gateway_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("discord: the gateway connection ended", exc_info=task.exception())
+
+
+async def _ready(reply: Reply) -> Reply:
+    return reply
 
 
 def _asker(interaction: discord.Interaction[Any]) -> str:

@@ -9,6 +9,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord._actions import ActionButton, PressesAction
 from adapters.discord._more import MoreButton, PressesMore
 
 __all__ = [
@@ -56,7 +57,7 @@ def point_discord_at(root: str | None) -> None:
     )
 
 
-class ClientAdapter(PressesMore, Protocol):
+class ClientAdapter(PressesMore, PressesAction, Protocol):
     """What the client hands interactions it can't route to: the adapter's error handling."""
 
     async def command_failed(
@@ -88,7 +89,7 @@ class Client(discord.Client):
         self.connected = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(MoreButton)
+        self.add_dynamic_items(MoreButton, ActionButton)
 
     async def on_connect(self) -> None:
         """READY was received: interactions are dispatched from now on."""

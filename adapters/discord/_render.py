@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 import discord
 
 from bot.reply import (
+    Action,
     Block,
     Continuation,
     Heading,
@@ -77,10 +78,12 @@ _INLINE = re.compile(r"([\\*_~|`])")  # what still renders in an embed title
 
 @dataclass(frozen=True)
 class DiscordMessage:
-    """One message of a rendered reply: its embeds and whether the "More" button goes on it."""
+    """One message of a rendered reply: its embeds, and the "More" button and the reply's
+    action buttons when they go on it (its last message)."""
 
     embeds: tuple[discord.Embed, ...]
     more: Continuation | None = None
+    actions: tuple[Action, ...] = ()
 
     @property
     def size(self) -> int:
@@ -236,7 +239,8 @@ def _run_embeds(
 def render_embeds(reply: Reply) -> list[DiscordMessage]:
     """Split ``reply`` into messages of embeds, each within Discord's limits.
 
-    The first message carries the reply's title, the last its footer and the "More" button.
+    The first message carries the reply's title, the last its footer, the "More" button and
+    the action buttons (before the messages of ``reply.then``).
     """
     colour = COLOURS[reply.tone]
     title = _title(reply.title) if reply.title else None
@@ -260,8 +264,8 @@ def render_embeds(reply: Reply) -> list[DiscordMessage]:
     if footer:
         messages[-1][-1].set_footer(text=footer)
     rendered = [DiscordMessage(tuple(embeds)) for embeds in messages]
-    if reply.more:
-        rendered[-1] = DiscordMessage(rendered[-1].embeds, reply.more)
+    if reply.more or reply.actions:
+        rendered[-1] = DiscordMessage(rendered[-1].embeds, reply.more, reply.actions)
     for follow in reply.then:
         rendered.extend(render_embeds(follow))
     return rendered

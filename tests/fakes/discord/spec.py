@@ -581,4 +581,28 @@ SCHEMAS: Final[dict[str, dict[str, F]]] = {
         "access_tokens": F("array|null", items=F("string", max_length=152133), max_items=1521),
         "nicks": F("null|object"),
     },
+    "CreateForumThreadRequest": {
+        "name": F("string", required=True, min_length=1, max_length=100),
+        "auto_archive_duration": F("integer|null", enum=(60, 1440, 4320, 10080)),
+        "rate_limit_per_user": F("integer|null", minimum=0, maximum=21600),
+        "applied_tags": F("array|null", items=F("string", format="snowflake"), max_items=5),
+        "message": F("object", required=True, refs=("BaseCreateMessageCreateRequest",)),
+    },
+    "BaseCreateMessageCreateRequest": {
+        "content": F("null|string", max_length=4000),
+        "embeds": F("array|null", items=F("object", refs=("RichEmbed",)), max_items=10),
+        "allowed_mentions": F("null|object", refs=("MessageAllowedMentionsRequest",)),
+        "sticker_ids": F("array|null", items=F("string", format="snowflake"), max_items=3),
+        "components": F(
+            "array|null",
+            items=F("object", refs=("ActionRowComponentForMessageRequest",)),
+            max_items=40,
+        ),
+        "flags": F("integer|null"),
+        "attachments": F(
+            "array|null", items=F("object", refs=("MessageAttachmentRequest",)), max_items=10
+        ),
+        "poll": F("null|object"),
+        "shared_client_theme": F("null|object"),
+    },
 }

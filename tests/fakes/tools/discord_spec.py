@@ -71,6 +71,8 @@ MODELLED = (
     "ApplicationCommandOptionNumberChoice",
     "ApplicationCommandOptionStringChoice",
     "CreatePrivateChannelRequest",
+    "CreateForumThreadRequest",
+    "BaseCreateMessageCreateRequest",
 )
 _BOUNDS = (
     ("minLength", "min_length"),
