@@ -276,8 +276,10 @@ async def test_slash_commands_are_generated_from_the_registry(
     ]
     assert int(weekly["default_member_permissions"]) == MANAGE_GUILD
     assert weekly["contexts"] == [0]  # guilds only
+    assert weekly["integration_types"] == [0]  # guild install only
     assert weekly["dm_permission"] is False
-    assert sent["latest"]["contexts"] == [0, 1]  # guilds and DMs with the bot
+    assert sent["latest"]["contexts"] == [0, 1, 2]  # guilds, DMs with the bot, other DMs
+    assert sent["latest"]["integration_types"] == [0, 1]  # guild and user install
     assert sent["latest"]["default_member_permissions"] is None
     assert {c["name"] for c in fake.registered_commands(GUILD_ID)} == set(sent)
 

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from adapters.discord import DiscordAdapter, DiscordSettings
 from bot.app import App
 from bot.config import Settings
+from bot.delivery import TargetGone
 from bot.reply import Action, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from tests.fakes.discord import FakeDiscord, InteractionRecord, MessageRecord
@@ -210,3 +211,82 @@ async def test_an_expired_action_says_so(fake: FakeDiscord, bot: DiscordAdapter)
     del saved
     answer = answer_of(await press(fake, message, "Old", ALICE_ID))
     assert answer.ephemeral and "expired" in text_of(answer)
+
+
+# ------------------------------------------------------------------------------- user install
+
+GROUP_DM_ID = 71384788765712390
+READER_COMMANDS = {"latest", "search", "section", "issue", "topics", "subscribe"}
+
+
+async def test_reader_commands_can_be_installed_by_a_user(app: App, fake: FakeDiscord) -> None:
+    async with serving(app, fake, guild_id=None):
+        commands = {c["name"]: c for c in fake.registered_commands(None)}
+    for name in READER_COMMANDS:
+        assert commands[name]["integration_types"] == [0, 1], name
+        assert commands[name]["contexts"] == [0, 1, 2], name
+    assert commands["weekly"]["integration_types"] == [0]
+    assert commands["weekly"]["contexts"] == [0]
+    operator_only = [c for c in app.registry if c.permission.value == "operator"]
+    assert operator_only
+    for declared in operator_only:
+        assert commands[declared.name]["integration_types"] == [0], declared.name
+        assert commands[declared.name]["contexts"] == [0], declared.name
+
+
+async def test_a_user_installed_command_answers_in_a_group_dm(app: App, fake: FakeDiscord) -> None:
+    fake.install_for_user(ALICE_ID)
+    fake.add_private_channel(GROUP_DM_ID, [ALICE_ID, BOB_ID, OPERATOR_ID], name="reading group")
+    async with serving(app, fake, guild_id=None) as bot:
+        record = await fake.wait_for_response(
+            await fake.invoke_slash(
+                "search", {"query": "learning"}, private_channel=GROUP_DM_ID, user_id=ALICE_ID
+            )
+        )
+        assert record.payload["context"] == 2
+        assert record.payload["authorizing_integration_owners"] == {"1": str(ALICE_ID)}
+        answer = answer_of(record)
+        assert not answer.ephemeral  # the group sees the answer, as in a channel
+        assert answer.channel_id == GROUP_DM_ID
+        assert "Results 1–8" in text_of(answer)
+
+        # "More" works there too (an interaction, no bot in the channel needed).
+        more = button(answer, "More")
+        pressed = await fake.press_component(answer, more["custom_id"], user_id=BOB_ID)
+        await fake.wait_for_response(pressed, count=2)
+        assert "Results 9–" in text_of(*pressed.followups)
+
+        section = answer_of(
+            await fake.wait_for_response(
+                await fake.invoke_slash(
+                    "section", {"name": "papers"}, private_channel=GROUP_DM_ID, user_id=ALICE_ID
+                )
+            )
+        )
+        assert "Papers" in text_of(section)
+
+        # The bot is no member of the group: it can't post there on its own.
+        with pytest.raises(TargetGone, match="missing access"):
+            await bot.send(Target("discord", str(GROUP_DM_ID)), Reply.text("hello"))
+
+    # Only what Discord offers there: no /weekly, and nothing for Bob, who has not installed it.
+    with pytest.raises(PermissionError, match="not available in DMs or group DMs"):
+        await fake.invoke_slash(
+            "weekly", {"setting": "on"}, private_channel=GROUP_DM_ID, user_id=ALICE_ID
+        )
+    with pytest.raises(PermissionError, match="has not installed"):
+        await fake.invoke_slash("latest", private_channel=GROUP_DM_ID, user_id=BOB_ID)
+
+
+async def test_user_install_must_be_enabled_for_the_application(
+    app: App, discord_urls: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDiscord(install_types=(0,)) as fake:  # the portal offers guild install only
+        fake.add_guild(GUILD_ID, "Deep Learning Weekly", channels=[(GENERAL_ID, "general")])
+        async with serving(app, fake, guild_id=None):
+            pass
+    (sync,) = fake.command_syncs
+    assert sync.status == 400
+    assert fake.registered_commands(None) == []
+    assert "syncing global commands failed" in caplog.text
+    assert "integration type 1" in caplog.text

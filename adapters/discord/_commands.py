@@ -22,6 +22,13 @@ time. ``Permission.OPERATOR`` → ``default_permissions`` Administrator and guil
 ignores default permissions in DMs, so operator commands are not offered there at all); the
 registry's ``DLW_ADMINS`` check is what actually guards them. A command whose ``chats`` exclude
 private chats is guild-only; one without group chats is DM-only.
+
+User install: a reader command (everyone may use it, private chats included: ``/latest``,
+``/search``, ``/section``…) is registered for both installs (``integration_types`` [0, 1]) and
+every context (``contexts`` [0, 1, 2]: guilds, the bot's DM, other DMs and group DMs), so a
+reader who added the app to their account can use it anywhere; the answer is the interaction
+response, which needs no bot in that channel. ``/weekly`` and operator commands stay guild
+install, guild context only. Discord applies both lists to global commands only.
 """
 
 from __future__ import annotations
@@ -134,6 +141,7 @@ def slash_command(
     in_dms = ChatKind.PRIVATE in command.chats and command.permission is not Permission.OPERATOR
     if not (in_guilds or in_dms):
         return None
+    for_readers = in_dms and command.permission is Permission.EVERYONE
     params = {f"option_{index}": param for index, param in enumerate(command.params)}
 
     async def callback(interaction: discord.Interaction[Any], **options: Any) -> None:
@@ -169,9 +177,9 @@ def slash_command(
         description=command.description,
         callback=callback,
         allowed_contexts=app_commands.AppCommandContext(
-            guild=in_guilds, dm_channel=in_dms, private_channel=False
+            guild=in_guilds, dm_channel=in_dms, private_channel=for_readers
         ),
-        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=for_readers),
     )
     slash.guild_only = not in_dms
     if command.permission is Permission.CHAT_ADMIN:

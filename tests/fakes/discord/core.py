@@ -16,17 +16,26 @@ from tests.fakes.discord.conformance import conform
 from tests.fakes.discord.errors import _FormErrors
 from tests.fakes.discord.protocol import (
     _T,
+    CHANNEL_ANNOUNCEMENT_THREAD,
     CHANNEL_DM,
+    CHANNEL_FLAG_REQUIRE_TAG,
+    CHANNEL_GROUP_DM,
+    CHANNEL_GUILD_ANNOUNCEMENT,
+    CHANNEL_GUILD_FORUM,
+    CHANNEL_GUILD_MEDIA,
     CHANNEL_GUILD_TEXT,
     CHANNEL_PUBLIC_THREAD,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_MEMBER_PERMISSIONS,
+    INSTALL_GUILD,
+    INSTALL_USER,
     JSON,
     _Snowflakes,
 )
 from tests.fakes.discord.records import (
     ChannelRecord,
     CommandSync,
+    ForumTag,
     GatewayConnection,
     GatewaySession,
     GuildRecord,
@@ -64,6 +73,8 @@ class _Core(ProtocolViolations):
         shard_count: int = 1,
         default_rate_limit: tuple[int, float] = (50, 1.0),
         global_rate_limit: int | None = None,
+        install_types: Sequence[int] = (INSTALL_GUILD, INSTALL_USER),
+        crosspost_limit: tuple[int, float] = (10, 3600.0),
     ) -> None:
         self._ids = _Snowflakes()
         self.application_id: int = application_id or self._ids.next()
@@ -76,6 +87,13 @@ class _Core(ProtocolViolations):
         self.shard_count = shard_count
         self.default_rate_limit = default_rate_limit
         self.global_rate_limit = global_rate_limit
+        #: How the application may be installed (Developer Portal → Installation): guild
+        #: install (0) and, when enabled there, user install (1).
+        self.install_types: frozenset[int] = frozenset(install_types)
+        #: Crossposts per announcement channel and window (Discord: 10 an hour).
+        self.crosspost_limit = crosspost_limit
+        #: Users who installed the application to their account (user install).
+        self.user_installs: set[int] = set()
 
         self.users: dict[int, UserRecord] = {self.bot.id: self.bot}
         self.guilds: dict[int, GuildRecord] = {}
@@ -248,6 +266,75 @@ class _Core(ProtocolViolations):
             guild.channel_ids.append(thread_id)
         return guild
 
+    def add_channel(
+        self,
+        guild_id: int,
+        channel_id: int,
+        name: str,
+        *,
+        type: int = CHANNEL_GUILD_TEXT,
+        tags: Sequence[tuple[int, str] | tuple[int, str, bool]] = (),
+        require_tag: bool = False,
+    ) -> ChannelRecord:
+        """Add a channel of any guild type (before the client identifies, for its cache):
+        text (0), announcement (5), forum (15) or media (16). ``tags`` are a forum's
+        ``(id, name[, moderated])``; ``require_tag`` sets the forum's REQUIRE_TAG flag."""
+        if type not in (
+            CHANNEL_GUILD_TEXT,
+            CHANNEL_GUILD_ANNOUNCEMENT,
+            CHANNEL_GUILD_FORUM,
+            CHANNEL_GUILD_MEDIA,
+        ):
+            raise ValueError(f"add_channel models channel types 0, 5, 15 and 16, not {type}")
+        forum = type in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA)
+        if (tags or require_tag) and not forum:
+            raise ValueError("only forum and media channels have tags")
+        if len(tags) > 20:
+            raise ValueError("a forum has at most 20 tags")
+        guild = self.guilds[guild_id]
+        channel = ChannelRecord(
+            id=channel_id,
+            type=type,
+            name=name,
+            guild_id=guild_id,
+            position=len(guild.channel_ids),
+            flags=CHANNEL_FLAG_REQUIRE_TAG if require_tag else 0,
+            available_tags=[
+                ForumTag(t[0], t[1], bool(t[2]) if len(t) > 2 else False) for t in tags
+            ],
+        )
+        self.channels[channel_id] = channel
+        guild.channel_ids.append(channel_id)
+        return channel
+
+    def add_private_channel(
+        self, channel_id: int, members: Sequence[int], *, name: str | None = None
+    ) -> ChannelRecord:
+        """A DM between users (two members) or a group DM (more): the bot is no member, so
+        it can only answer interactions there (a user-installed command), never post."""
+        for member_id in members:
+            if member_id not in self.users:
+                self.add_user(member_id, f"user{member_id}")
+        group = len(members) > 2
+        channel = ChannelRecord(
+            id=channel_id,
+            type=CHANNEL_GROUP_DM if group else CHANNEL_DM,
+            name=name if group else None,
+            guild_id=None,
+            owner_id=members[0] if group and members else None,
+            recipient_ids=list(members),
+        )
+        self.channels[channel_id] = channel
+        return channel
+
+    def install_for_user(self, user_id: int) -> None:
+        """The user adds the application to their account (user install); the application
+        must allow it (``install_types``)."""
+        if INSTALL_USER not in self.install_types:
+            raise PermissionError("the application does not offer user install")
+        self._user(user_id)
+        self.user_installs.add(user_id)
+
     def deny_bot(self, channel_id: int, permissions: int) -> None:
         """Add a channel overwrite denying ``permissions`` to the bot's role."""
         self._channel(channel_id).bot_deny |= permissions
@@ -389,6 +476,18 @@ class _Core(ProtocolViolations):
             and not m.deleted
             and (include_interactions or m.source in ("channel", "user"))
         ]
+
+    def threads_in(self, forum_id: int) -> list[ChannelRecord]:
+        """The posts (threads) of a forum or media channel, oldest first."""
+        return sorted(
+            (
+                c
+                for c in self.channels.values()
+                if c.parent_id == forum_id
+                and c.type in (CHANNEL_PUBLIC_THREAD, CHANNEL_ANNOUNCEMENT_THREAD)
+            ),
+            key=lambda c: c.id,
+        )
 
     def dm_messages(self, user_id: int) -> list[MessageRecord]:
         channel_id = self._dm_channel_of.get(user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from tests.fakes.discord.errors import DiscordHTTPError, _FormErrors, _unknown
@@ -9,10 +10,18 @@ from tests.fakes.discord.gateway import _Gateway
 from tests.fakes.discord.protocol import (
     _SETTABLE_MESSAGE_FLAGS,
     ATTACH_FILES,
+    CHANNEL_ANNOUNCEMENT_THREAD,
     CHANNEL_DM,
+    CHANNEL_FLAG_REQUIRE_TAG,
+    CHANNEL_GUILD_ANNOUNCEMENT,
+    CHANNEL_GUILD_FORUM,
+    CHANNEL_GUILD_MEDIA,
     CHANNEL_GUILD_TEXT,
     CHANNEL_PUBLIC_THREAD,
     JSON,
+    MANAGE_MESSAGES,
+    MANAGE_THREADS,
+    MESSAGE_FLAG_CROSSPOSTED,
     MESSAGE_FLAG_IS_COMPONENTS_V2,
     MESSAGE_FLAG_LOADING,
     MESSAGE_FLAG_SUPPRESS_EMBEDS,
@@ -147,6 +156,16 @@ class _Handlers(_Gateway):
         spec_errors = _FormErrors()
         for index, command in enumerate(ctx.body if isinstance(ctx.body, list) else []):
             self._conform(ctx, command, "ApplicationCommandUpdateRequest", spec_errors, [index])
+        for index, command in enumerate(ctx.body if isinstance(ctx.body, list) else []):
+            wanted = command.get("integration_types") if isinstance(command, dict) else None
+            for kind in wanted if isinstance(wanted, list) else []:
+                if kind not in self.install_types:
+                    # The Developer Portal's Installation settings must offer the install type.
+                    spec_errors.add(
+                        [index, "integration_types"],
+                        "APPLICATION_COMMAND_INTEGRATION_TYPE_NOT_SUPPORTED",
+                        f"Application does not support integration type {kind}",
+                    )
         commands = _validate_commands(ctx.body, spec_errors)
         stored = self._store_commands(scope, commands)
         self.commands[scope] = stored
@@ -167,6 +186,8 @@ class _Handlers(_Gateway):
         )
 
     def _check_send_allowed(self, channel: ChannelRecord, files: list[AttachmentRecord]) -> None:
+        if channel.recipient_ids:  # a DM between users or a group DM: the bot is no member
+            raise DiscordHTTPError(403, 50001, "Missing Access")
         if channel.type == CHANNEL_DM:
             recipient = self.users.get(channel.recipient_id or 0)
             if recipient is None or not recipient.dms_open:
@@ -175,7 +196,11 @@ class _Handlers(_Gateway):
         perms = self._bot_permissions(channel)
         if not perms & VIEW_CHANNEL:
             raise DiscordHTTPError(403, 50001, "Missing Access")
-        send = SEND_MESSAGES_IN_THREADS if channel.type == CHANNEL_PUBLIC_THREAD else SEND_MESSAGES
+        if channel.type in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA):
+            # A forum takes posts (POST /channels/{id}/threads), never plain messages.
+            raise DiscordHTTPError(400, 50008, "Cannot send messages in a non-text channel")
+        threads = (CHANNEL_PUBLIC_THREAD, CHANNEL_ANNOUNCEMENT_THREAD)
+        send = SEND_MESSAGES_IN_THREADS if channel.type in threads else SEND_MESSAGES
         if not perms & send or (files and not perms & ATTACH_FILES):
             raise DiscordHTTPError(403, 50013, "Missing Permissions")
 
@@ -219,6 +244,115 @@ class _Handlers(_Gateway):
         )
         await self._gateway_message_event("MESSAGE_CREATE", record)
         return _Reply(body=record.data)
+
+    async def _crosspost_message(self, ctx: _Ctx) -> _Reply:
+        """Publish a message of an announcement channel to the channels following it.
+
+        Discord: SEND_MESSAGES for the bot's own messages, MANAGE_MESSAGES as well for anyone
+        else's; a message is published once; 10 crossposts an hour per channel, answered
+        with a 429 whose ``retry_after`` runs to the end of that hour (a limit the route's
+        X-RateLimit headers do not announce).
+        """
+        channel = self._visible_channel(int(ctx.params["channel_id"]))
+        record = self.messages.get(int(ctx.params["message_id"]))
+        if record is None or record.deleted or record.channel_id != channel.id:
+            raise _unknown(10008, "Message")
+        if channel.type != CHANNEL_GUILD_ANNOUNCEMENT:
+            raise DiscordHTTPError(400, 50024, "Cannot execute action on this channel type")
+        needed = (
+            SEND_MESSAGES if record.author_id == self.bot.id else SEND_MESSAGES | MANAGE_MESSAGES
+        )
+        if self._bot_permissions(channel) & needed != needed:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        if record.crossposted:
+            raise DiscordHTTPError(400, 40033, "This message has already been crossposted.")
+        limit, window = self.crosspost_limit
+        now = time.monotonic()
+        channel.crossposts = [at for at in channel.crossposts if now - at < window]
+        if len(channel.crossposts) >= limit:
+            wait = channel.crossposts[0] + window - now
+            raise DiscordHTTPError(
+                429,
+                0,
+                "You are being rate limited.",
+                headers={"Retry-After": str(max(1, math.ceil(wait))), "X-RateLimit-Scope": "user"},
+                retry_after=wait,
+            )
+        channel.crossposts.append(now)
+        record.data = {**record.data, "flags": record.flags | MESSAGE_FLAG_CROSSPOSTED}
+        return _Reply(body=record.data)
+
+    async def _create_thread(self, ctx: _Ctx) -> _Reply:
+        """A post in a forum or media channel: a thread with its first message, and tags.
+
+        Discord: Send Messages ("Create Posts") in the forum; ``applied_tags`` ids of the
+        forum's own tags, at most 5, moderated ones only with Manage Threads; a forum with
+        REQUIRE_TAG refuses a post without one (40067). The starter message has the thread's
+        id. Threads in text channels (without a forum) are not modelled.
+        """
+        forum = self._visible_channel(int(ctx.params["channel_id"]))
+        if forum.type not in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA):
+            raise NotImplementedError("the fake models threads created in forum channels only")
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        spec_errors = _FormErrors()
+        self._conform(ctx, body, "CreateForumThreadRequest", spec_errors)
+        errors = _FormErrors()
+        raw_message = body.get("message")
+        message: JSON = raw_message if isinstance(raw_message, dict) else {}
+        _validate_message_fields(errors, ["message"], message)
+        available = {tag.id: tag for tag in forum.available_tags}
+        tags = body.get("applied_tags") or []
+        perms = self._bot_permissions(forum)
+        applied: list[int] = []
+        for index, raw in enumerate(tags if isinstance(tags, list) else []):
+            tag = available.get(int(raw)) if _is_snowflake(str(raw)) else None
+            if tag is None:
+                errors.add(
+                    ["applied_tags", index],
+                    "CHANNEL_TAG_INVALID",
+                    f"Tag {raw} is not one of this channel's tags",
+                )
+                continue
+            if tag.moderated and not perms & MANAGE_THREADS:
+                raise DiscordHTTPError(403, 50013, "Missing Permissions")
+            applied.append(tag.id)
+        errors.merge(spec_errors)
+        errors.raise_if_any()
+        if not perms & SEND_MESSAGES:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        if forum.flags & CHANNEL_FLAG_REQUIRE_TAG and not applied:
+            raise DiscordHTTPError(
+                400, 40067, "A tag is required to create a forum post in this channel"
+            )
+        if _message_is_empty({**message, "attachments": ctx.files}):
+            raise _empty_message_error()
+        flags = self._check_flags(ctx, message.get("flags"), _SETTABLE_MESSAGE_FLAGS)
+        thread_id = self._ids.next()
+        thread = ChannelRecord(
+            id=thread_id,
+            type=CHANNEL_PUBLIC_THREAD,
+            name=str(body.get("name")),
+            guild_id=forum.guild_id,
+            parent_id=forum.id,
+            owner_id=self.bot.id,
+            applied_tags=applied,
+        )
+        self.channels[thread_id] = thread
+        if forum.guild_id is not None:
+            self.guilds[forum.guild_id].channel_ids.append(thread_id)
+        starter = self._store_message(
+            thread,
+            self.bot,
+            message,
+            ctx.files,
+            flags=flags,
+            message_type=0,
+            source="channel",
+            message_id=thread_id,
+        )
+        forum.last_message_id = thread_id
+        await self._gateway_message_event("MESSAGE_CREATE", starter)
+        return _Reply(status=201, body={**self._channel_payload(thread), "message": starter.data})
 
     def _apply_edit(
         self,

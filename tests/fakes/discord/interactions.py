@@ -21,13 +21,20 @@ from tests.fakes.discord.protocol import (
     _OPTION_USER,
     ADMINISTRATOR,
     CHANNEL_DM,
+    CHANNEL_GUILD_FORUM,
+    CHANNEL_GUILD_MEDIA,
     CHANNEL_GUILD_TEXT,
+    CONTEXT_BOT_DM,
+    CONTEXT_PRIVATE_CHANNEL,
     DEFAULT_MEMBER_PERMISSIONS,
+    INSTALL_GUILD,
+    INSTALL_USER,
     INTERACTION_APPLICATION_COMMAND,
     INTERACTION_AUTOCOMPLETE,
     INTERACTION_MESSAGE_COMPONENT,
     INTERACTION_MODAL_SUBMIT,
     JSON,
+    PRIVATE_CHANNEL_APP_PERMISSIONS,
 )
 from tests.fakes.discord.records import InteractionRecord, MessageRecord, _InteractionContext
 from tests.fakes.discord.validation import _walk_components
@@ -48,10 +55,22 @@ class _Interactions(_InteractionEndpoints):
         permissions: int,
         in_dm: bool,
         locale: str,
+        private_channel: int | None = None,
     ) -> _InteractionContext:
         user = self._user(user_id) if user_id is not None else self._default_user()
+        if private_channel is not None:
+            channel = self._channel(private_channel)
+            if not channel.recipient_ids:
+                raise KeyError(f"channel {private_channel} is no DM or group DM between users")
+            if user.id not in channel.recipient_ids:
+                raise PermissionError(f"user {user.id} is not in private channel {channel.id}")
+            return _InteractionContext(
+                None, channel, user, permissions, locale, CONTEXT_PRIVATE_CHANNEL
+            )
         if in_dm:
-            return _InteractionContext(None, self._dm_channel(user.id), user, permissions, locale)
+            return _InteractionContext(
+                None, self._dm_channel(user.id), user, permissions, locale, CONTEXT_BOT_DM
+            )
         if guild_id is None:
             if channel_id is not None and channel_id in self.channels:
                 guild_id = self.channels[channel_id].guild_id
@@ -68,6 +87,9 @@ class _Interactions(_InteractionEndpoints):
         channel = self._channel(channel_id)
         if channel.guild_id != guild_id:
             raise KeyError(f"channel {channel_id} is not in guild {guild_id}")
+        if channel.type in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA):
+            # Nobody types in a forum itself: commands are used inside one of its posts.
+            raise PermissionError(f"commands can't be used in forum {channel_id}, only in a post")
         if user.id not in guild.member_ids:
             guild.member_ids.append(user.id)
         return _InteractionContext(guild, channel, user, permissions, locale)
@@ -85,9 +107,25 @@ class _Interactions(_InteractionEndpoints):
         )
 
     def _check_invocable(self, command: JSON, ctx: _InteractionContext) -> None:
-        """Discord's client hides commands the user may not run: mirror that here."""
+        """Discord's client hides commands the user may not run: mirror that here.
+
+        Where a command is offered: ``contexts`` (0 guild, 1 the bot's DM, 2 other DMs and group
+        DMs; only for global commands) and ``integration_types`` (0 guild install, 1 user
+        install): in a private channel only a user-installed command the user installed works.
+        """
+        contexts = command.get("contexts")
+        installs = command.get("integration_types") or [INSTALL_GUILD]
+        if ctx.context == CONTEXT_PRIVATE_CHANNEL:
+            if command.get("guild_id") is not None:
+                raise PermissionError("guild commands cannot be used outside their guild")
+            if contexts is None or CONTEXT_PRIVATE_CHANNEL not in contexts:
+                raise PermissionError(f"/{command['name']} is not available in DMs or group DMs")
+            if INSTALL_USER not in installs:
+                raise PermissionError(f"/{command['name']} can't be installed by a user")
+            if ctx.user.id not in self.user_installs:
+                raise PermissionError(f"user {ctx.user.id} has not installed the application")
+            return
         if ctx.guild is None:
-            contexts = command.get("contexts")
             if command.get("guild_id") is not None:
                 raise PermissionError("guild commands cannot be used in DMs")
             if contexts is not None and 1 not in contexts:
@@ -95,9 +133,10 @@ class _Interactions(_InteractionEndpoints):
             if contexts is None and command.get("dm_permission") is False:
                 raise PermissionError(f"/{command['name']} has dm_permission=false")
             return
-        contexts = command.get("contexts")
         if contexts is not None and 0 not in contexts:
             raise PermissionError(f"/{command['name']} is not available in guilds")
+        if INSTALL_GUILD not in installs:
+            raise PermissionError(f"/{command['name']} is not installed in guilds")
         required = command.get("default_member_permissions")
         if required is not None and not ctx.permissions & ADMINISTRATOR:
             needed = int(required)
@@ -106,6 +145,21 @@ class _Interactions(_InteractionEndpoints):
                     f"/{command['name']} requires permissions {needed}; Discord would not "
                     f"show it to a member with {ctx.permissions}"
                 )
+
+    def _owners(self, ctx: _InteractionContext, command: JSON | None) -> JSON:
+        """``authorizing_integration_owners``: which installs authorised the interaction
+        ("0": the guild's id, "0" in the bot's DM; "1": the user who installed the app)."""
+        installs = (command.get("integration_types") if command else None) or [INSTALL_GUILD]
+        owners: JSON = {}
+        if ctx.guild is not None:
+            owners["0"] = str(ctx.guild.id)
+        elif ctx.context == CONTEXT_BOT_DM and INSTALL_GUILD in installs:
+            owners["0"] = "0"
+        if (
+            INSTALL_USER in installs or ctx.context == CONTEXT_PRIVATE_CHANNEL
+        ) and ctx.user.id in self.user_installs:
+            owners["1"] = str(ctx.user.id)
+        return owners
 
     def _resolve_option(
         self,
@@ -197,7 +251,13 @@ class _Interactions(_InteractionEndpoints):
         return result, resolved
 
     def _interaction_payload(
-        self, record_id: int, token: str, itype: int, data: JSON, ctx: _InteractionContext
+        self,
+        record_id: int,
+        token: str,
+        itype: int,
+        data: JSON,
+        ctx: _InteractionContext,
+        owners: JSON,
     ) -> JSON:
         channel = self._channel_payload(ctx.channel)
         payload: JSON = {
@@ -216,8 +276,10 @@ class _Interactions(_InteractionEndpoints):
         }
         if ctx.guild is None:
             payload["user"] = ctx.user.public()
-            payload["context"] = 1
-            payload["authorizing_integration_owners"] = {"0": "0"}
+            payload["context"] = ctx.context
+            payload["authorizing_integration_owners"] = owners
+            if ctx.context == CONTEXT_PRIVATE_CHANNEL:  # the bot is no member: little it may do
+                payload["app_permissions"] = str(PRIVATE_CHANNEL_APP_PERMISSIONS)
         else:
             member = self._member_payload(ctx.guild, ctx.user.id)
             member["permissions"] = str(ctx.permissions)
@@ -229,7 +291,7 @@ class _Interactions(_InteractionEndpoints):
                     "guild": {"id": str(ctx.guild.id), "locale": "en-US", "features": []},
                     "member": member,
                     "context": 0,
-                    "authorizing_integration_owners": {"0": str(ctx.guild.id)},
+                    "authorizing_integration_owners": owners,
                 }
             )
         return payload
@@ -243,10 +305,16 @@ class _Interactions(_InteractionEndpoints):
         *,
         message: MessageRecord | None = None,
         parent: InteractionRecord | None = None,
+        command: JSON | None = None,
     ) -> InteractionRecord:
         interaction_id = self._ids.next()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
-        payload = self._interaction_payload(interaction_id, token, itype, data, ctx)
+        owners = self._owners(ctx, command)
+        if message is not None and message.data.get("interaction_metadata"):
+            owners = (
+                message.data["interaction_metadata"].get("authorizing_integration_owners") or owners
+            )
+        payload = self._interaction_payload(interaction_id, token, itype, data, ctx, owners)
         if message is not None:
             payload["message"] = message.data
         record = InteractionRecord(
@@ -278,6 +346,7 @@ class _Interactions(_InteractionEndpoints):
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
         in_dm: bool = False,
         locale: str = "en-US",
+        private_channel: int | None = None,
     ) -> InteractionRecord:
         """A user runs ``/name`` (APPLICATION_COMMAND, type 2).
 
@@ -285,6 +354,8 @@ class _Interactions(_InteractionEndpoints):
         option types come from the registered payload.  Without ``guild_id`` the first
         guild is used; without ``channel_id`` its first text channel; without
         ``user_id`` the first non-bot user (a "tester" user is created if none).
+        ``in_dm``: in the user's DM with the bot (context 1); ``private_channel``: in that
+        DM between users or group DM (context 2, user-installed commands only).
         """
         ctx = self._interaction_context(
             guild_id=guild_id,
@@ -293,6 +364,7 @@ class _Interactions(_InteractionEndpoints):
             permissions=permissions,
             in_dm=in_dm,
             locale=locale,
+            private_channel=private_channel,
         )
         command = self._find_command(name, 1, ctx)
         self._check_invocable(command, ctx)
@@ -304,7 +376,9 @@ class _Interactions(_InteractionEndpoints):
             data["resolved"] = resolved
         if command.get("guild_id") is not None:
             data["guild_id"] = command["guild_id"]
-        return await self._dispatch_interaction(INTERACTION_APPLICATION_COMMAND, name, data, ctx)
+        return await self._dispatch_interaction(
+            INTERACTION_APPLICATION_COMMAND, name, data, ctx, command=command
+        )
 
     async def invoke_autocomplete(
         self,
@@ -334,7 +408,9 @@ class _Interactions(_InteractionEndpoints):
         data: JSON = {"id": command["id"], "name": command["name"], "type": 1, "options": built}
         if command.get("guild_id") is not None:
             data["guild_id"] = command["guild_id"]
-        return await self._dispatch_interaction(INTERACTION_AUTOCOMPLETE, name, data, ctx)
+        return await self._dispatch_interaction(
+            INTERACTION_AUTOCOMPLETE, name, data, ctx, command=command
+        )
 
     async def press_component(
         self,
@@ -361,15 +437,16 @@ class _Interactions(_InteractionEndpoints):
         if component.get("disabled"):
             raise PermissionError(f"component {custom_id!r} is disabled")
         channel = self._channel(record.channel_id)
-        if channel.type == CHANNEL_DM and user_id is None:
+        if channel.type == CHANNEL_DM and user_id is None and not channel.recipient_ids:
             user_id = channel.recipient_id  # only the recipient sees a bot DM
         ctx = self._interaction_context(
             guild_id=channel.guild_id,
             channel_id=None if channel.guild_id is None else channel.id,
             user_id=user_id,
             permissions=permissions,
-            in_dm=channel.guild_id is None,
+            in_dm=channel.guild_id is None and not channel.recipient_ids,
             locale=locale,
+            private_channel=channel.id if channel.recipient_ids else None,
         )
         if channel.guild_id is None:
             ctx.channel = channel

@@ -10,7 +10,11 @@ from tests.fakes.discord.core import _Core
 from tests.fakes.discord.protocol import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
+    CHANNEL_ANNOUNCEMENT_THREAD,
     CHANNEL_DM,
+    CHANNEL_GROUP_DM,
+    CHANNEL_GUILD_FORUM,
+    CHANNEL_GUILD_MEDIA,
     CHANNEL_PUBLIC_THREAD,
     DM_APP_PERMISSIONS,
     INTENT_GUILD_MEMBERS,
@@ -31,6 +35,8 @@ from tests.fakes.discord.records import (
     MessageRecord,
     UserRecord,
 )
+
+_THREADS = (CHANNEL_PUBLIC_THREAD, CHANNEL_ANNOUNCEMENT_THREAD)
 
 
 class _Payloads(_Core):
@@ -97,26 +103,31 @@ class _Payloads(_Core):
         return data
 
     def _channel_payload(self, channel: ChannelRecord) -> JSON:
-        if channel.type == CHANNEL_DM:
-            recipient = self._user(channel.recipient_id or 0)
-            return {
+        if channel.type in (CHANNEL_DM, CHANNEL_GROUP_DM):
+            members = channel.recipient_ids or [channel.recipient_id or 0]
+            data: JSON = {
                 "id": str(channel.id),
-                "type": CHANNEL_DM,
+                "type": channel.type,
                 "last_message_id": _opt_str(channel.last_message_id),
                 "flags": 0,
-                "recipients": [recipient.public()],
+                "recipients": [self._user(m).public() for m in members],
             }
-        data: JSON = {
+            if channel.type == CHANNEL_GROUP_DM:
+                data.update(
+                    {"name": channel.name, "icon": None, "owner_id": _opt_str(channel.owner_id)}
+                )
+            return data
+        data = {
             "id": str(channel.id),
             "type": channel.type,
             "guild_id": str(channel.guild_id),
             "name": channel.name,
             "last_message_id": _opt_str(channel.last_message_id),
             "rate_limit_per_user": 0,
-            "flags": 0,
+            "flags": channel.flags,
             "parent_id": _opt_str(channel.parent_id),
         }
-        if channel.type == CHANNEL_PUBLIC_THREAD:
+        if channel.type in (CHANNEL_PUBLIC_THREAD, CHANNEL_ANNOUNCEMENT_THREAD):
             data.update(
                 {
                     "owner_id": str(channel.owner_id or self.bot.id),
@@ -134,6 +145,9 @@ class _Payloads(_Core):
                     },
                 }
             )
+            parent = self.channels.get(channel.parent_id or 0)
+            if parent is not None and parent.type in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA):
+                data["applied_tags"] = [str(t) for t in channel.applied_tags]
         else:
             overwrites = []
             if channel.bot_deny and channel.guild_id is not None:
@@ -154,6 +168,17 @@ class _Payloads(_Core):
                     "nsfw": False,
                 }
             )
+            if channel.type in (CHANNEL_GUILD_FORUM, CHANNEL_GUILD_MEDIA):
+                data.update(
+                    {
+                        "available_tags": [t.public() for t in channel.available_tags],
+                        "default_reaction_emoji": None,
+                        "default_thread_rate_limit_per_user": 0,
+                        "default_sort_order": None,
+                        "default_forum_layout": 0,
+                        "default_auto_archive_duration": 1440,
+                    }
+                )
         return data
 
     def _guild_create_payload(self, guild: GuildRecord, intents: int) -> JSON:
@@ -204,12 +229,8 @@ class _Payloads(_Core):
             "lazy": True,
             "voice_states": [],
             "members": members,
-            "channels": [
-                self._channel_payload(c) for c in channels if c.type != CHANNEL_PUBLIC_THREAD
-            ],
-            "threads": [
-                self._channel_payload(c) for c in channels if c.type == CHANNEL_PUBLIC_THREAD
-            ],
+            "channels": [self._channel_payload(c) for c in channels if c.type not in _THREADS],
+            "threads": [self._channel_payload(c) for c in channels if c.type in _THREADS],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -246,7 +267,7 @@ class _Payloads(_Core):
             "interactions_endpoint_url": None,
             "role_connections_verification_url": None,
             "tags": [],
-            "integration_types_config": {"0": {}},
+            "integration_types_config": {str(t): {} for t in sorted(self.install_types)},
             "approximate_guild_count": len(self.guilds),
             "bot": self.bot.public(),
         }
@@ -418,8 +439,9 @@ class _Payloads(_Core):
         message_type: int,
         source: Literal["channel", "interaction_response", "followup", "user"],
         interaction: InteractionRecord | None = None,
+        message_id: int | None = None,
     ) -> MessageRecord:
-        message_id = self._ids.next()
+        message_id = message_id or self._ids.next()
         attachments = self._attach_files(body, files)
         data = self._build_message(
             message_id=message_id,

@@ -58,6 +58,7 @@ SPEAK: Final = 1 << 21
 USE_VAD: Final = 1 << 25
 CHANGE_NICKNAME: Final = 1 << 26
 USE_APPLICATION_COMMANDS: Final = 1 << 31
+MANAGE_THREADS: Final = 1 << 34
 CREATE_PUBLIC_THREADS: Final = 1 << 35
 CREATE_PRIVATE_THREADS: Final = 1 << 36
 USE_EXTERNAL_STICKERS: Final = 1 << 37
@@ -113,6 +114,11 @@ DM_APP_PERMISSIONS: Final = (
     | USE_EXTERNAL_EMOJIS
 )
 
+#: app_permissions in a DM between users or a group DM, where the bot is no member (a
+#: user-installed command): what an interaction response itself needs.
+PRIVATE_CHANNEL_APP_PERMISSIONS: Final = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES
+
+MESSAGE_FLAG_CROSSPOSTED: Final = 1 << 0
 MESSAGE_FLAG_SUPPRESS_EMBEDS: Final = 1 << 2
 MESSAGE_FLAG_EPHEMERAL: Final = 1 << 6
 MESSAGE_FLAG_LOADING: Final = 1 << 7
@@ -128,7 +134,21 @@ _SETTABLE_MESSAGE_FLAGS: Final = (
 
 CHANNEL_GUILD_TEXT: Final = 0
 CHANNEL_DM: Final = 1
+CHANNEL_GROUP_DM: Final = 3
+CHANNEL_GUILD_ANNOUNCEMENT: Final = 5
+CHANNEL_ANNOUNCEMENT_THREAD: Final = 10
 CHANNEL_PUBLIC_THREAD: Final = 11
+CHANNEL_GUILD_FORUM: Final = 15
+CHANNEL_GUILD_MEDIA: Final = 16
+#: Channel flag: a forum (or media channel) whose posts need a tag.
+CHANNEL_FLAG_REQUIRE_TAG: Final = 1 << 4
+
+#: Application integration types and interaction context types.
+INSTALL_GUILD: Final = 0
+INSTALL_USER: Final = 1
+CONTEXT_GUILD: Final = 0
+CONTEXT_BOT_DM: Final = 1
+CONTEXT_PRIVATE_CHANNEL: Final = 2
 
 INTERACTION_APPLICATION_COMMAND: Final = 2
 INTERACTION_MESSAGE_COMPONENT: Final = 3

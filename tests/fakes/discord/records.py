@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tests.fakes.discord.protocol import (
     JSON,
+    MESSAGE_FLAG_CROSSPOSTED,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
     _now_iso,
@@ -79,6 +80,25 @@ class UserRecord:
         return data
 
 
+@dataclass(frozen=True)
+class ForumTag:
+    """A tag a forum (or media channel) offers its posts; ``moderated`` ones need
+    MANAGE_THREADS to apply."""
+
+    id: int
+    name: str
+    moderated: bool = False
+
+    def public(self) -> JSON:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "moderated": self.moderated,
+            "emoji_id": None,
+            "emoji_name": None,
+        }
+
+
 @dataclass
 class ChannelRecord:
     id: int
@@ -92,6 +112,14 @@ class ChannelRecord:
     bot_deny: int = 0
     last_message_id: int | None = None
     created_at: str = field(default_factory=_now_iso)
+    #: Channel flags (forums: REQUIRE_TAG); for threads in a forum, the tags applied.
+    flags: int = 0
+    available_tags: list[ForumTag] = field(default_factory=list)
+    applied_tags: list[int] = field(default_factory=list)
+    #: A group DM's or a DM's members (private channels the bot is no member of).
+    recipient_ids: list[int] = field(default_factory=list)
+    #: Monotonic times of this announcement channel's crossposts (Discord: 10 an hour).
+    crossposts: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -142,6 +170,11 @@ class MessageRecord:
     @property
     def ephemeral(self) -> bool:
         return bool(self.flags & MESSAGE_FLAG_EPHEMERAL)
+
+    @property
+    def crossposted(self) -> bool:
+        """Published to the channels following this announcement channel."""
+        return bool(self.flags & MESSAGE_FLAG_CROSSPOSTED)
 
     @property
     def loading(self) -> bool:
@@ -371,3 +404,5 @@ class _InteractionContext:
     user: UserRecord
     permissions: int
     locale: str
+    #: Discord's interaction context type: 0 guild, 1 the bot's DM, 2 another DM or group DM.
+    context: int = 0

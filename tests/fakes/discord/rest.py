@@ -64,6 +64,12 @@ class _Rest(_Interactions):
             ),
             r("GET", "/channels/{channel_id}", self._get_channel),
             r("POST", "/channels/{channel_id}/messages", self._post_channel_message),
+            r(
+                "POST",
+                "/channels/{channel_id}/messages/{message_id}/crosspost",
+                self._crosspost_message,
+            ),
+            r("POST", "/channels/{channel_id}/threads", self._create_thread),
             r("GET", "/guilds/{guild_id}", self._get_guild),
             r("GET", "/guilds/{guild_id}/members/{user_id}", self._get_member),
             r(
