@@ -99,8 +99,9 @@ class App:
 
     @property
     def adapter_services(self) -> AdapterServices:
-        """What adapters are given of this app: the registry, paging, a key-value store."""
-        return AdapterServices(self.registry, self, self.store)
+        """What adapters are given of this app: the registry, paging, a key-value store, and
+        :meth:`tell_operators` for what only the operators can fix."""
+        return AdapterServices(self.registry, self, self.store, tell_operators=self.tell_operators)
 
     def wake_dispatchers(self) -> None:
         for dispatcher in self.dispatchers:

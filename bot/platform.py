@@ -10,6 +10,7 @@ to publish by :mod:`bot.publishing`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
@@ -21,7 +22,9 @@ from bot.reply import Reply
 from bot.store import Store
 from bot.store.protocols import KeyValue
 
-__all__ = ["Adapter", "AdapterServices"]
+__all__ = ["Adapter", "AdapterServices", "TellOperators"]
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -47,18 +50,43 @@ class Adapter(Protocol):
         ...
 
 
+#: How the app tells its operators something (best effort, by direct message).
+TellOperators = Callable[[Reply], Awaitable[None]]
+
+
 class AdapterServices:
     """What an adapter may use of the core: the registry, "More" paging, a small key-value
-    store, and two facts it can report about destinations. Narrow on purpose, so an adapter
-    can't reach into publishing or the rest of the store, and a new platform needs nothing else.
+    store, two facts it can report about destinations, and a word to the operators. Narrow on
+    purpose, so an adapter can't reach into publishing or the rest of the store, and a new
+    platform needs nothing else.
     """
 
-    def __init__(self, registry: CommandRegistry, handlers: Services, store: Store) -> None:
+    def __init__(
+        self,
+        registry: CommandRegistry,
+        handlers: Services,
+        store: Store,
+        *,
+        tell_operators: TellOperators | None = None,
+    ) -> None:
         self.registry = registry
         self.paging = Paging(store, keep=handlers.settings.continuations_per_user)
         self.meta: KeyValue = store
         self._handlers = handlers  # what command handlers see, passed on in every Context
         self._store = store
+        self._tell_operators = tell_operators
+
+    async def report_to_operators(self, reply: Reply) -> None:
+        """Tell the operators (``DLW_ADMINS``) about a problem only they can fix, e.g. a
+        permission the bot lacks, through the same direct messages that report rejected
+        content. Best effort: never raises; without a way to reach them it is only logged."""
+        if self._tell_operators is None:
+            log.warning("no way to reach the operators; not told: %s", reply.plain_text()[:300])
+            return
+        try:
+            await self._tell_operators(reply)
+        except Exception:
+            log.warning("could not tell the operators: %s", reply.plain_text()[:300], exc_info=True)
 
     def context(
         self,

@@ -814,7 +814,7 @@ async def test_send_to_a_channel_a_thread_and_a_dm(
     assert [str(m.id) for m in dms] == dm_ids
     assert_within_limits(dms[0])
     assert "your topics" in text_of(dms[0])
-    # Addressed by id: nothing was looked up in a cache or fetched first.
+    # The channels' kinds came from the gateway's cache (GUILDS intent): nothing was fetched.
     assert not fake.requests_to("GET", r"/channels/\d+")
 
 

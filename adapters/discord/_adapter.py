@@ -16,6 +16,11 @@ Mapping an interaction to a Context
   is a channel of its own on Discord (messages are posted to its id, it is deleted or archived on
   its own), so ``/weekly on`` in a thread registers exactly that thread, ``/weekly off`` there
   removes exactly that registration, and the parent channel's registration is independent.
+* A post of a forum (or media) channel → ``chat_id`` = the *forum's* id: nobody can type in a
+  forum itself, so its posts are where its commands arrive, and ``/weekly on`` there registers
+  the forum, which then gets one new post per issue.
+* A DM or group DM between users (a user-installed command, context 2) → like the bot's DM:
+  ``ChatKind.PRIVATE`` keyed by the user's id; the answer is the interaction response.
 * ``user_id`` = the user's id; operators come from ``DLW_ADMINS`` (``discord:<user id>``).
 
 Answering within Discord's 3 seconds
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -62,6 +68,7 @@ from adapters.discord._actions import (
     layout,
     link_button,
 )
+from adapters.discord._channels import crosspost_refused_reply, match_tags, thread_name
 from adapters.discord._client import INTENTS, NO_MENTIONS, Client, point_discord_at
 from adapters.discord._commands import command_set_hash, slash_command
 from adapters.discord._errors import delivery_error, describe, install_log_redaction
@@ -73,7 +80,7 @@ from bot.delivery import Limits, PermanentError, TransientError
 from bot.model import Target
 from bot.paging import expired_reply
 from bot.platform import AdapterServices
-from bot.reply import Continuation, Reply
+from bot.reply import Continuation, Heading, Reply
 
 __all__ = [
     "ANSWER_BUDGET",
@@ -87,6 +94,10 @@ __all__ = [
 log = logging.getLogger("adapters.discord")
 
 PLATFORM = "discord"
+#: ``meta`` keys: an announcement channel whose crosspost refusal the operators were told of;
+#: the forum post a reply opened (so a retry continues it).
+_REFUSED_KEY = "discord.crosspost.refused.{channel}"
+_FORUM_POST_KEY = "discord.forum.{forum}.post.{name}"
 #: Seconds a command may take before the interaction is deferred (Discord allows 3 in all).
 ANSWER_BUDGET = 2.0
 #: How long :meth:`DiscordAdapter.start` waits for the gateway's READY.
@@ -114,6 +125,8 @@ class DiscordAdapter:
         self.limits = Limits(messages_per_second=25.0)
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
+        self._later: set[asyncio.Task[None]] = set()  # crossposts waiting out the hourly limit
+        self._refused: dict[int, bool] = {}  # announcement channels the operators were told of
 
     @property
     def client(self) -> discord.Client | None:
@@ -158,6 +171,8 @@ class DiscordAdapter:
         """Close the gateway and HTTP session; safe to call twice."""
         client, task = self._client, self._task
         self._client = self._task = None
+        for later in list(self._later):
+            later.cancel()
         if client is None:
             return
         await client.close()
@@ -224,7 +239,12 @@ class DiscordAdapter:
             granted = interaction.permissions
             return granted.administrator or granted.manage_guild or granted.manage_channels
 
-        channel = interaction.channel
+        channel: Any = interaction.channel
+        chat_id = str(interaction.channel_id)
+        parent = getattr(channel, "parent", None) if isinstance(channel, discord.Thread) else None
+        if isinstance(parent, discord.ForumChannel):
+            # A forum's commands are used inside its posts: the forum is the destination.
+            channel, chat_id = parent, str(parent.id)
         name = getattr(channel, "name", None)
         guild = interaction.guild
         title = f"#{name}" if name else None
@@ -233,7 +253,7 @@ class DiscordAdapter:
         return self.services.context(
             PLATFORM,
             user_id,
-            str(interaction.channel_id),
+            chat_id,
             ChatKind.GROUP,
             chat_title=title,
             bot_username=bot_name,
@@ -405,9 +425,12 @@ class DiscordAdapter:
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         """Post ``reply`` to a channel/thread, or by DM when ``target.direct``; the message ids.
 
-        Channels are addressed by id without a cache lookup (``PartialMessageable``): nothing
-        depends on what the gateway has told us. Errors become :mod:`bot.delivery` errors; the
-        store is not touched (the dispatcher records outcomes).
+        The channel's kind comes from the gateway's cache (``GUILDS`` intent), or one fetch
+        when it is not cached yet: a forum (or media channel) gets one new post per reply
+        (:meth:`_post_in_forum`), an announcement channel has each message published to the
+        servers following it (:meth:`_crosspost`), any other channel or thread gets plain
+        messages. Errors become :mod:`bot.delivery` errors; the store is not touched (the
+        dispatcher records outcomes).
         """
         client = self._client
         if client is None or client.is_closed():
@@ -415,14 +438,25 @@ class DiscordAdapter:
         ids: list[str] = []
         try:
             destination: discord.abc.Messageable
+            announcement = False
             if target.direct:
                 destination = await client.create_dm(discord.Object(int(target.chat_id)))
             else:
-                destination = client.get_partial_messageable(int(target.chat_id))
+                channel = await self._channel(client, int(target.chat_id))
+                if isinstance(channel, discord.ForumChannel):
+                    return await self._post_in_forum(channel, target, reply, skip, ids)
+                announcement = isinstance(channel, discord.TextChannel) and channel.is_news()
+                destination = (
+                    channel
+                    if isinstance(channel, discord.abc.Messageable)
+                    else client.get_partial_messageable(int(target.chat_id))
+                )
             for message in render_embeds(reply)[skip:]:
                 async with self._payload(message, str(target)) as payload:
                     sent = await destination.send(**payload)
                 ids.append(str(sent.id))
+                if announcement:
+                    await self._crosspost(sent, target)
             return ids
         except ValueError as exc:  # a chat id that is no snowflake
             raise PermanentError(f"bad Discord target {target}: {exc}") from exc
@@ -432,6 +466,139 @@ class DiscordAdapter:
                 raise
             translated.sent = tuple(ids)
             raise translated from exc
+
+    @staticmethod
+    async def _channel(client: Client, channel_id: int) -> Any:
+        """The channel from the gateway's cache, else fetched (once, right after a start,
+        before its guild arrived); errors are the caller's to translate."""
+        return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+
+    # -- announcement channels ------------------------------------------------------------------
+
+    async def _crosspost(self, message: discord.Message, target: Target) -> None:
+        """Publish ``message`` to the channels following its announcement channel.
+
+        Never fails the delivery: the post is in the channel either way. Discord refusing
+        (403: the bot lacks a permission) is told to the operators once per channel; its
+        hourly limit (10 a channel) is a 429 whose wait discord.py sits out when short, and
+        which is otherwise tried again once in the background after ``retry_after``.
+        """
+        try:
+            await message.publish()
+        except discord.Forbidden as exc:
+            await self._crosspost_refused(message, target, exc)
+            return
+        except discord.RateLimited as exc:
+            self._crosspost_later(message, target, exc.retry_after)
+            return
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning(
+                "discord: could not publish message %s in %s to followers: %s",
+                message.id,
+                target,
+                describe(exc),
+            )
+            return
+        key = _REFUSED_KEY.format(channel=message.channel.id)
+        if self._refused.pop(message.channel.id, None) or await self.services.meta.get_meta(key):
+            await self.services.meta.set_meta(key, "")  # permissions granted: report anew later
+
+    async def _crosspost_refused(
+        self, message: discord.Message, target: Target, exc: discord.Forbidden
+    ) -> None:
+        channel_id = message.channel.id
+        log.warning(
+            "discord: not allowed to publish message %s in announcement channel %s: %s",
+            message.id,
+            target,
+            describe(exc),
+        )
+        key = _REFUSED_KEY.format(channel=channel_id)
+        if self._refused.get(channel_id) or await self.services.meta.get_meta(key):
+            return
+        self._refused[channel_id] = True
+        await self.services.meta.set_meta(key, "reported")
+        channel = message.channel
+        name = getattr(channel, "name", None)
+        guild = getattr(getattr(channel, "guild", None), "name", None)
+        where = f"#{name}" if name else f"channel {channel_id}"
+        if guild:
+            where += f" ({guild})"
+        reason = f"{exc.text or 'Missing Permissions'}, HTTP {exc.status} code {exc.code}"
+        await self.services.report_to_operators(crosspost_refused_reply(where, reason))
+
+    def _crosspost_later(self, message: discord.Message, target: Target, wait: float) -> None:
+        log.warning(
+            "discord: publishing message %s in %s to followers is rate limited for %.0f s "
+            "(Discord allows 10 an hour a channel); trying once more then",
+            message.id,
+            target,
+            wait,
+        )
+
+        async def retry() -> None:
+            await asyncio.sleep(wait)
+            await self._crosspost(message, target)
+
+        task = asyncio.create_task(retry(), name=f"discord-crosspost-{message.id}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    @property
+    def pending_crossposts(self) -> int:
+        """Crossposts waiting out Discord's hourly limit (dropped at stop: the posts are sent,
+        only their publication to followers is lost)."""
+        return len(self._later)
+
+    # -- forum channels -----------------------------------------------------------------------
+
+    async def _post_in_forum(
+        self,
+        forum: discord.ForumChannel,
+        target: Target,
+        reply: Reply,
+        skip: int,
+        ids: list[str],
+    ) -> list[str]:
+        """One forum post for ``reply``: its first message opens the post, the others go
+        inside it; the forum's tags that match the reply's headings are applied.
+
+        The post's id is remembered (``meta``) so a retry that ``skip``s the first messages
+        continues inside the same post instead of opening a second one.
+        """
+        messages = render_embeds(reply)
+        name = thread_name(reply)
+        key = _FORUM_POST_KEY.format(
+            forum=forum.id, name=hashlib.sha256(name.encode()).hexdigest()[:16]
+        )
+        thread: discord.abc.Messageable
+        if skip == 0:
+            sections = [b.text for b in reply.blocks if isinstance(b, Heading)]
+            tags = match_tags(forum.available_tags, sections, required=forum.flags.require_tag)
+            async with self._payload(messages[0], str(target)) as payload:
+                created = await forum.create_thread(name=name, applied_tags=tags, **payload)
+            ids.append(str(created.message.id))
+            await self.services.meta.set_meta(key, str(created.thread.id))
+            thread = created.thread
+            skip = 1
+        else:
+            known = await self.services.meta.get_meta(key)
+            if not known:
+                raise PermanentError(
+                    f"the forum post {name!r} of an earlier attempt in {target} is unknown; "
+                    "its remaining messages can't be added to it"
+                )
+            thread = self._require_client().get_partial_messageable(int(known))
+        for message in messages[skip:]:
+            async with self._payload(message, str(target)) as payload:
+                sent = await thread.send(**payload)
+            ids.append(str(sent.id))
+        return ids
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise TransientError("the Discord adapter is not running")
+        return self._client
 
 
 def _log_gateway_end(task: asyncio.Task[None]) -> None:

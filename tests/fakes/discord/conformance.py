@@ -29,6 +29,10 @@ _UNDOCUMENTED_IN_SPEC: Final[dict[str, frozenset[str]]] = {
     # edit_message() / edit_original_response() build their bodies like new messages ("tts").
     "IncomingWebhookUpdateForInteractionCallbackRequestPartial": frozenset({"tts"}),
     "IncomingWebhookUpdateRequestPartial": frozenset({"tts"}),
+    # ForumChannel.create_thread() sends the thread type (11, documented for threads in text
+    # channels) and builds the starter message like any new one ("tts").
+    "CreateForumThreadRequest": frozenset({"type"}),
+    "BaseCreateMessageCreateRequest": frozenset({"tts"}),
 }
 _URL_SCHEMES: Final = frozenset({"http", "https", "attachment"})
 
