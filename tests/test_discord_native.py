@@ -9,6 +9,7 @@ and the assertions look at what readers and operators would see.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,14 +18,14 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord import DiscordAdapter, DiscordSettings
-from adapters.discord._channels import match_tags, thread_name
+from adapters.discord import DiscordAdapter, DiscordSettings, match_tags, thread_name
 from bot.app import App
 from bot.config import Settings
 from bot.delivery import PermanentError, TargetGone
 from bot.reply import Action, Block, Entry, Heading, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
 from bot.views import channel_reply
+from tests.conftest import sqlite
 from tests.fakes.discord import (
     ADMINISTRATOR,
     CHANNEL_GUILD_ANNOUNCEMENT,
@@ -39,6 +40,7 @@ from tests.fakes.discord import (
     MessageRecord,
 )
 from tests.fakes.discord_reading import no_loop_errors, text_of
+from tests.helpers import wait_for as eventually
 
 GUILD_ID = 71384788765712384
 GENERAL_ID = 71384788765712385
@@ -638,3 +640,46 @@ def test_thread_names() -> None:
     assert thread_name(Reply(title="A special edition")) == "A special edition"
     assert len(thread_name(Reply(title="word " * 50))) <= 100
     assert thread_name(Reply(blocks=(Paragraph("An untitled post"),))) == "An untitled post"
+
+
+# ------------------------------------------------------------------------------- end to end
+
+
+async def test_publishing_reaches_a_forum_and_an_announcement_channel(
+    app: App, forum: FakeDiscord
+) -> None:
+    """The app's own dispatcher drains the outbox through the adapter: one tagged forum post,
+    a published announcement, each row recorded with the ids Discord stored."""
+    forum.add_channel(GUILD_ID, NEWS_ID, "dlw-news", type=CHANNEL_GUILD_ANNOUNCEMENT)
+    for channel_id in (FORUM_ID, NEWS_ID):
+        await app.store.register_channel(
+            Target("discord", str(channel_id)), title=None, registered_by=str(OPERATOR_ID)
+        )
+    async with serving(app, forum) as bot:
+        app.dispatch(bot, idle_poll=0.05, backoff=0.01)
+        try:
+            assert (await app.publisher.publish(206)).created
+            await forum.wait_for(lambda: forum.dm_messages(OPERATOR_ID), timeout=10.0)
+
+            async def settled() -> dict[str, tuple[str, list[str]]] | None:
+                async with sqlite(app.store).reading() as db:
+                    rows = await (
+                        await db.execute(
+                            "SELECT target, status, message_ids FROM outbox"
+                            " WHERE issue_number = 206 AND kind = 'channel'"
+                        )
+                    ).fetchall()
+                found = {r[0]: (r[1], json.loads(r[2] or "[]")) for r in rows}
+                done = found and all(status == "sent" for status, _ in found.values())
+                return found if done else None
+
+            rows = await eventually(settled, "the channel rows to be sent")
+        finally:
+            await app.stop_publishing()
+    (post,) = posts_in(forum, FORUM_ID)
+    assert post.name == "Deep Learning Weekly #206"
+    assert post.applied_tags == [INDUSTRY, PAPERS]  # "Industry", "Papers & Publications"
+    assert rows[str(FORUM_ID)][1] == [str(m.id) for m in forum.channel_messages(post.id)]
+    news = forum.channel_messages(NEWS_ID)
+    assert rows[str(NEWS_ID)][1] == [str(m.id) for m in news]
+    assert news and all(m.crossposted for m in news)

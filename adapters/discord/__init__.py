@@ -1,7 +1,8 @@
 """Discord on discord.py: slash commands generated from the registry, embeds, autocomplete.
 
 The public names; the modules behind them are private (``_adapter``: the bot, ``_commands``:
-slash commands from the registry, ``_render``: embeds, ``_errors``: what errors mean) except
+slash commands from the registry, ``_render``: embeds, ``_actions``: a reply's buttons,
+``_channels``: announcement and forum channels, ``_errors``: what errors mean) except
 :mod:`.settings`, which the entry point reads without loading discord.py (the adapter itself
 loads on first use).
 """
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from adapters.discord.settings import DiscordSettings
 
 if TYPE_CHECKING:
+    from adapters.discord._actions import ActionButton
     from adapters.discord._adapter import ANSWER_BUDGET, PLATFORM, DiscordAdapter
+    from adapters.discord._channels import crosspost_refused_reply, match_tags, thread_name
     from adapters.discord._client import INTENTS, point_discord_at
     from adapters.discord._commands import (
         ParamOption,
@@ -48,6 +51,7 @@ __all__ = [
     "MESSAGE_EMBED_CHARS",
     "PLATFORM",
     "TITLE_LIMIT",
+    "ActionButton",
     "DiscordAdapter",
     "DiscordMessage",
     "DiscordSettings",
@@ -55,19 +59,24 @@ __all__ = [
     "ParamOption",
     "SuggestedOption",
     "command_set_hash",
+    "crosspost_refused_reply",
     "delivery_error",
     "escape",
     "escape_title",
+    "match_tags",
     "point_discord_at",
     "render_block",
     "render_embeds",
     "slash_command",
+    "thread_name",
 ]
 
 _LAZY = {
     **dict.fromkeys(["ANSWER_BUDGET", "PLATFORM", "DiscordAdapter"], "_adapter"),
     **dict.fromkeys(["INTENTS", "point_discord_at"], "_client"),
     "MoreButton": "_more",
+    "ActionButton": "_actions",
+    **dict.fromkeys(["crosspost_refused_reply", "match_tags", "thread_name"], "_channels"),
     **dict.fromkeys(
         ["ParamOption", "SuggestedOption", "command_set_hash", "slash_command"], "_commands"
     ),
