@@ -32,7 +32,7 @@ Lifecycle / addresses
     ``FakeDiscord(*, token=None, application_id=None, bot_username="dlw-bot",
     heartbeat_interval=41.25, interaction_ack_timeout=3.0, interaction_token_ttl=900.0,
     allowed_privileged_intents=0, shard_count=1, default_rate_limit=(50, 1.0),
-    global_rate_limit=None)``;
+    global_rate_limit=None, install_types=(0, 1), crosspost_limit=(10, 3600.0))``;
     ``await start()`` / ``await stop()`` / ``async with FakeDiscord() as fake``;
     ``.root`` (``http://127.0.0.1:PORT``), ``.gateway_url`` (``ws://127.0.0.1:PORT/``),
     ``.resume_gateway_url``, ``.token``, ``.application_id``, ``.bot_user`` (JSON).
@@ -42,10 +42,16 @@ World
     everyone_permissions=DEFAULT_MEMBER_PERMISSIONS, owner_id=None)``,
     ``add_user(user_id, username, dms_open=True)``, ``deny_bot(channel_id, permissions)``
     (channel overwrite against the bot: no VIEW_CHANNEL -> 403/50001 "Missing Access", no
-    SEND_MESSAGES -> 403/50013 "Missing Permissions"), ``remove_channel(channel_id)`` (-> 404/10003).
+    SEND_MESSAGES -> 403/50013 "Missing Permissions"), ``remove_channel(channel_id)`` (-> 404/10003),
+    ``add_channel(guild_id, channel_id, name, *, type=0|5|15|16, tags=[(id, name[, moderated])],
+    require_tag=False)`` (announcement, forum and media channels),
+    ``add_private_channel(channel_id, members, *, name=None)`` (a DM between users or a group DM,
+    where the bot is no member), ``install_for_user(user_id)`` (user install),
+    ``threads_in(forum_id)`` (a forum's posts).
 Interactions (each returns an :class:`InteractionRecord` as soon as it is dispatched)
     ``await invoke_slash(name, options=None, *, guild_id=None, channel_id=None,
-    user_id=None, permissions=DEFAULT_MEMBER_PERMISSIONS, in_dm=False, locale="en-US")``,
+    user_id=None, permissions=DEFAULT_MEMBER_PERMISSIONS, in_dm=False, locale="en-US",
+    private_channel=None)`` (``private_channel``: context 2, user-installed commands only),
     ``await invoke_autocomplete(name, options, *, focused, ...)``,
     ``await press_component(message, custom_id, *, values=None, ...)``,
     ``await submit_modal(interaction, values, *, ...)``.  Records expose ``callbacks``
@@ -134,6 +140,26 @@ What is modelled
   10015 "Unknown Webhook" before acknowledgement, 50027 after the 15-minute token TTL.
 * DMs: POST /users/@me/channels always succeeds; sending to a user with closed DMs
   returns 403/50007 "Cannot send messages to this user".
+* User install: the application's ``integration_types_config`` follows ``install_types``; a
+  command sync asking for an install type the application does not offer is refused (50035 at
+  ``integration_types``). Commands are offered per ``contexts`` (0 guild, 1 the bot's DM, 2 other
+  DMs and group DMs) and ``integration_types``: in a private channel only a user-installed
+  command, and only to a user who installed the app. Interactions carry ``context`` and
+  ``authorizing_integration_owners`` ("0": the guild id, or "0" in the bot's DM; "1": the
+  installing user). The bot can't post in a private channel (403/50001); interaction responses
+  and followups work there.
+* Announcement channels (type 5): POST .../messages/{id}/crosspost needs SEND_MESSAGES for the
+  bot's own messages and MANAGE_MESSAGES as well for others' (403/50013), publishes once
+  (400/40033), only in announcement channels (400/50024), 10 an hour per channel (a 429 whose
+  ``retry_after`` runs to the end of the window, not announced in the route's headers). The
+  message's CROSSPOSTED flag is set.
+* Forum and media channels (15, 16): POST /channels/{id}/threads with ``name`` and ``message``
+  (checked against ``CreateForumThreadRequest``) needs SEND_MESSAGES; ``applied_tags`` must be
+  the forum's own tag ids (else 50035 at ``applied_tags``), at most 5, moderated ones only with
+  MANAGE_THREADS (403/50013); a REQUIRE_TAG forum refuses a post without a tag (400/40067). The
+  starter message has the thread's id; the rest goes into the thread (SEND_MESSAGES_IN_THREADS).
+  Plain messages to a forum are refused (400/50008); commands can't be invoked in the forum itself,
+  only in its posts.
 * Gateway MESSAGE_CREATE/UPDATE/DELETE for messages the bot sends (GUILD_MESSAGES /
   DIRECT_MESSAGES intents), as Discord echoes the bot's own messages.
 
@@ -144,6 +170,10 @@ Limits (cannot be faked faithfully, or deliberately not modelled)
 * Interaction callback ``resource`` for types 5/6/8/9 is returned as ``{"type": N}``;
   Discord documents ``message`` only for types 4/7 and the live shape of the others
   is unverified here.
+* The 50035 ``errors`` codes for an unsupported integration type and an unknown forum tag
+  (``APPLICATION_COMMAND_INTEGRATION_TYPE_NOT_SUPPORTED``, ``CHANNEL_TAG_INVALID``) and the code
+  for crossposting outside an announcement channel are best-effort; the refusals are Discord's.
+  Following channels, and what followers receive, are not modelled: a crosspost only sets the flag.
 * The exact error bodies for invalid callback types (modelled as 50035
   ``BASE_TYPE_CHOICES``), for DMs to unknown users (modelled as 404/10013) and for
   foreign application ids (modelled as 403/20012) are best-effort, as are the 50035
