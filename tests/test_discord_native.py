@@ -8,6 +8,7 @@ and the assertions look at what readers and operators would see.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from pydantic import SecretStr
 
 from adapters.discord import DiscordAdapter, DiscordSettings, match_tags, thread_name
 from bot.app import App
+from bot.commands import Command, Context
 from bot.config import Settings
 from bot.delivery import PermanentError, TargetGone
 from bot.reply import Action, Block, Entry, Heading, Paragraph, Reply
@@ -170,6 +172,33 @@ async def test_a_private_action_answers_the_presser_alone(
     assert [m.id for m in fake.channel_messages(GENERAL_ID, include_interactions=False)] == [
         post.id
     ]
+
+
+async def test_a_slow_private_action_is_deferred_privately(app: App, fake: FakeDiscord) -> None:
+    release = asyncio.Event()
+
+    async def slow(ctx: Context) -> Reply:
+        await release.wait()
+        return Reply.text(f"just for {ctx.user_id}")
+
+    app.registry.add(Command("slowly", "Takes its time", "Slow.", slow))
+    post = Reply(
+        blocks=(Paragraph("x"),), actions=(Action("Mine", command="/slowly", private=True),)
+    )
+    async with serving(app, fake, answer_budget=0.05) as bot:
+        await bot.send(Target("discord", str(GENERAL_ID)), post)
+        (message,) = fake.channel_messages(GENERAL_ID)
+        record = await fake.press_component(
+            message, button(message, "Mine")["custom_id"], user_id=ALICE_ID
+        )
+        await fake.wait_for(lambda: record.response_type == 5)
+        assert record.response is not None and record.response.data == {"flags": 64}
+        release.set()
+        await fake.wait_for_response(record, count=2)
+    # Even "thinking…" was only shown to Alice; her answer replaces it.
+    assert [e.kind for e in record.events] == ["callback", "edit_original"]
+    assert record.original is not None and record.original.ephemeral
+    assert f"just for {ALICE_ID}" in text_of(record.original)
 
 
 async def test_an_in_place_action_in_a_digest_stops_that_topic(

@@ -281,13 +281,14 @@ class DiscordAdapter:
         private: bool = False,
     ) -> None:
         """Reply to ``interaction`` with what ``work`` returns (``private``: to the asker
-        alone, whatever the reply says), deferring it if ``work`` takes long."""
+        alone, whatever the reply says), deferring it if ``work`` takes long (privately
+        when the answer will be private anyway)."""
         task = asyncio.ensure_future(work)
         try:
             done, _ = await asyncio.wait({task}, timeout=self.answer_budget)
             deferred = not done
             if deferred:
-                await interaction.response.defer(thinking=True)
+                await interaction.response.defer(thinking=True, ephemeral=private)
             reply = await task
             if reply is None:  # over the reader's command budget and already told: silence
                 if deferred:
@@ -295,7 +296,7 @@ class DiscordAdapter:
                 return
             if private and not reply.ephemeral:
                 reply = replace(reply, ephemeral=True)
-            await self._respond(interaction, reply, deferred=deferred)
+            await self._respond(interaction, reply, deferred=deferred, placeholder_private=private)
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
                 "discord: could not answer %s (interaction %s): %s",
@@ -305,7 +306,12 @@ class DiscordAdapter:
             )
 
     async def _respond(
-        self, interaction: discord.Interaction[Any], reply: Reply, *, deferred: bool
+        self,
+        interaction: discord.Interaction[Any],
+        reply: Reply,
+        *,
+        deferred: bool,
+        placeholder_private: bool = False,
     ) -> None:
         messages = render_embeds(reply)
         ephemeral = reply.ephemeral
@@ -314,7 +320,7 @@ class DiscordAdapter:
         async with self._payload(first, owner) as payload:
             if not deferred:
                 await interaction.response.send_message(**payload, ephemeral=ephemeral)
-            elif ephemeral:  # the public "thinking…" must not become a private reply
+            elif ephemeral and not placeholder_private:  # a public "thinking…" stays public
                 await interaction.delete_original_response()
                 await interaction.followup.send(**payload, ephemeral=True)
             else:
