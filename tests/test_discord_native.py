@@ -136,6 +136,8 @@ POST = Reply(
         Action("Follow topics", command="/topics", private=True),
         Action("Follow PyTorch", command="/subscribe pytorch", private=True),
         Action("Read on the web", url="https://www.deeplearningweekly.com/p/issue-206"),
+        Action(" ", command="/latest"),  # no label: left out, the post still goes
+        Action("Not a web link", url="javascript:alert(1)"),  # left out too
     ),
 )
 

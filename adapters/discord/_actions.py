@@ -106,12 +106,17 @@ def link_button(action: Action) -> discord.ui.Button[discord.ui.View] | None:
 
 
 def layout(actions: Sequence[Action], *, more: bool) -> list[Action]:
-    """The actions that fit on one message beside its "More" button (if any): distinct
-    command lines (Discord refuses duplicate custom_ids), 25 buttons in all."""
+    """The actions that fit on one message beside its "More" button (if any): labelled,
+    distinct command lines (Discord refuses duplicate custom_ids), 25 buttons in all."""
     room = BUTTONS_PER_MESSAGE - (1 if more else 0)
     kept: list[Action] = []
     seen: set[tuple[bool, str]] = set()
     for action in actions:
+        if not action.label.strip():  # Discord refuses a button with neither label nor emoji
+            log.warning(
+                "discord: left out a button without a label (%r)", action.command or action.url
+            )
+            continue
         key = (action.private, action.command) if action.command else (False, action.url or "")
         if key in seen:
             continue

@@ -481,13 +481,15 @@ class DiscordAdapter:
 
     # -- announcement channels ------------------------------------------------------------------
 
-    async def _crosspost(self, message: discord.Message, target: Target) -> None:
+    async def _crosspost(
+        self, message: discord.Message, target: Target, *, retry: bool = True
+    ) -> None:
         """Publish ``message`` to the channels following its announcement channel.
 
         Never fails the delivery: the post is in the channel either way. Discord refusing
         (403: the bot lacks a permission) is told to the operators once per channel; its
         hourly limit (10 a channel) is a 429 whose wait discord.py sits out when short, and
-        which is otherwise tried again once in the background after ``retry_after``.
+        which is otherwise tried again once (``retry``) in the background after ``retry_after``.
         """
         try:
             await message.publish()
@@ -495,7 +497,15 @@ class DiscordAdapter:
             await self._crosspost_refused(message, target, exc)
             return
         except discord.RateLimited as exc:
-            self._crosspost_later(message, target, exc.retry_after)
+            if retry:
+                self._crosspost_later(message, target, exc.retry_after)
+            else:
+                log.warning(
+                    "discord: publishing message %s in %s to followers is still rate limited; "
+                    "given up (the post itself is in the channel)",
+                    message.id,
+                    target,
+                )
             return
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning(
@@ -544,7 +554,7 @@ class DiscordAdapter:
 
         async def retry() -> None:
             await asyncio.sleep(wait)
-            await self._crosspost(message, target)
+            await self._crosspost(message, target, retry=False)
 
         task = asyncio.create_task(retry(), name=f"discord-crosspost-{message.id}")
         self._later.add(task)
