@@ -1,0 +1,35 @@
+"""What adapters get of the core: a word to the operators never fails the adapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import App
+from bot.platform import AdapterServices
+from bot.reply import Reply
+
+
+async def test_report_to_operators_goes_to_the_apps_operators(app: App) -> None:
+    told: list[Reply] = []
+
+    async def tell(reply: Reply) -> None:
+        told.append(reply)
+
+    services = AdapterServices(app.registry, app, app.store, tell_operators=tell)
+    notice = Reply.text("Grant the bot Manage Messages in #news.")
+    await services.report_to_operators(notice)
+    assert told == [notice]
+
+
+async def test_a_report_that_cannot_be_delivered_is_logged_not_raised(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(reply: Reply) -> None:
+        raise ConnectionError("the platform is down")
+
+    await AdapterServices(app.registry, app, app.store, tell_operators=broken).report_to_operators(
+        Reply.text("first")
+    )
+    await AdapterServices(app.registry, app, app.store).report_to_operators(Reply.text("second"))
+    assert "could not tell the operators: first" in caplog.text
+    assert "no way to reach the operators; not told: second" in caplog.text
