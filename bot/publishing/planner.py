@@ -36,7 +36,14 @@ from bot.model import (
 )
 from bot.reply import Reply, plural
 from bot.store import Store
-from bot.views import channel_reply, digest_reply, format_counts, report_reply
+from bot.views import (
+    Followed,
+    channel_reply,
+    digest_reply,
+    format_counts,
+    headline_topics,
+    report_reply,
+)
 
 __all__ = ["Plan", "Preview", "PublishResult", "Publisher", "describe_counts", "report_payload"]
 
@@ -267,11 +274,12 @@ class Publisher:
         if issue is None:
             raise PermanentError(f"issue #{issue_number} is no longer in the archive")
         if kind is DeliveryKind.CHANNEL:
-            return channel_reply(issue)
-        matches = _find_items(archive, issue, payload.get("items", ()))
+            return channel_reply(issue, headline_topics(archive, issue))
+        wanted = payload.get("items", ())
+        matches = _find_items(archive, issue, wanted)
         if not matches:
             raise PermanentError(f"none of the matching items is in issue #{issue.number} any more")
-        return digest_reply(issue, matches)
+        return digest_reply(issue, matches, _followed(wanted))
 
     # -- reports --------------------------------------------------------------------------
 
@@ -326,20 +334,31 @@ class _DigestMatcher:
 
     def match(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
         """The matching items in issue order, each once, with the first subscription matching it."""
-        reasons: dict[int, tuple[Story, str]] = {}
+        reasons: dict[int, tuple[Story, str, Subscription]] = {}
         for subscription in subscriptions:
             for story in self.stories(subscription):
-                reasons.setdefault(story.key, (story, self.reason(subscription)))
+                reasons.setdefault(story.key, (story, self.reason(subscription), subscription))
         return [
-            {"section": story.section, "title": story.item.title, "reason": reason}
-            for _, (story, reason) in sorted(reasons.items())
+            {
+                "section": story.section,
+                "title": story.item.title,
+                "reason": reason,
+                "label": self.label(subscription),
+                "value": subscription.value,
+            }
+            for _, (story, reason, subscription) in sorted(reasons.items())
         ]
 
-    def reason(self, subscription: Subscription) -> str:
+    def label(self, subscription: Subscription) -> str:
+        """How a reader knows the subscription: the topic's label, a keyword in quotes."""
         if subscription.kind is SubscriptionKind.TOPIC:
             topic = self.archive.taxonomy.get(subscription.value)
-            return f"topic {topic.label if topic else subscription.value}"
-        return f"keyword “{subscription.value}”"
+            return topic.label if topic else subscription.value
+        return f"“{subscription.value}”"
+
+    def reason(self, subscription: Subscription) -> str:
+        kind = "topic" if subscription.kind is SubscriptionKind.TOPIC else "keyword"
+        return f"{kind} {self.label(subscription)}"
 
 
 def _find_items(
@@ -357,6 +376,17 @@ def _find_items(
         if story is not None:
             found.append((story, str(entry.get("reason", "your topics"))))
     return found
+
+
+def _followed(wanted: Sequence[Mapping[str, Any]]) -> list[Followed]:
+    """The subscriptions a digest row matched, each once, in the order of the items (rows
+    planned before digests named them have none: the digest then offers only "Manage")."""
+    seen: dict[str, Followed] = {}
+    for entry in wanted:
+        value, label = entry.get("value"), entry.get("label")
+        if isinstance(value, str) and value and isinstance(label, str) and value not in seen:
+            seen[value] = Followed(label, value)
+    return list(seen.values())
 
 
 def report_payload(outcome: PublicationOutcome) -> dict[str, Any]:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.telegram.constants import _DEFAULT_EXCLUDED_UPDATES, JSONDict, MemberStatus
+from tests.fakes.telegram.constants import (
+    _DEFAULT_EXCLUDED_UPDATES,
+    START_PARAMETER,
+    JSONDict,
+    MemberStatus,
+)
 from tests.fakes.telegram.messages import _MessageRules
 from tests.fakes.telegram.records import (
     FakeChat,
@@ -15,6 +22,8 @@ from tests.fakes.telegram.records import (
     _StoredMessage,
 )
 from tests.fakes.telegram.text import _trim_formatted, detect_entities, entity_text
+
+_TG_HOSTS: Final = frozenset({"t.me", "telegram.me", "www.t.me"})
 
 
 class _World(_MessageRules):
@@ -396,6 +405,28 @@ class _World(_MessageRules):
             "data": callback_data,
         }
         return self._enqueue({"callback_query": query}, deliver=True)
+
+    def open_link(self, user_id: int, url: str) -> JSONDict:
+        """A user taps a ``https://t.me/<bot>?start=<payload>`` link (a URL button, say) and
+        presses Start; returns the ``/start`` message update of their private chat.
+
+        As Telegram's clients do, the chat is opened (and started) if it never was, and a
+        ``start`` parameter they would not accept (not 1-64 of ``A-Z a-z 0-9 _ -``) is dropped:
+        the bot then gets a plain ``/start``. A link to another bot or site is refused.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or parts.netloc.lower() not in _TG_HOSTS:
+            raise ValueError(f"{url!r} is no t.me link")
+        name = parts.path.strip("/")
+        if name.lower() != (self.bot.username or "").lower():
+            raise ValueError(f"{url!r} opens @{name}, not this bot (@{self.bot.username})")
+        start = parse_qs(parts.query).get("start", [""])[0]
+        chat = self.chats.get(user_id)
+        if chat is None:
+            user = self._ensure_user(user_id)
+            chat = self.add_private_chat(user_id, user.first_name, username=user.username)
+        text = f"/start {start}" if START_PARAMETER.fullmatch(start) else "/start"
+        return self.send_text(chat.id, text, user_id)
 
     def inline_query(
         self,
