@@ -31,6 +31,7 @@ class KeyValue(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
 
+
 PREVIEW_KEY: Final = "chat-preview:"
 
 

@@ -157,7 +157,9 @@ class Publisher:
             if items:
                 deliveries.append(
                     PlannedDelivery(
-                        Target.user(platform, user_id), DeliveryKind.DIGEST, {"items": items}
+                        Target.user(platform, user_id),
+                        DeliveryKind.DIGEST,
+                        {"items": items, "follows": matcher.follows(subscriptions)},
                     )
                 )
         return Plan(issue, tuple(deliveries))
@@ -275,11 +277,10 @@ class Publisher:
             raise PermanentError(f"issue #{issue_number} is no longer in the archive")
         if kind is DeliveryKind.CHANNEL:
             return channel_reply(issue, headline_topics(archive, issue))
-        wanted = payload.get("items", ())
-        matches = _find_items(archive, issue, wanted)
+        matches = _find_items(archive, issue, payload.get("items", ()))
         if not matches:
             raise PermanentError(f"none of the matching items is in issue #{issue.number} any more")
-        return digest_reply(issue, matches, _followed(wanted))
+        return digest_reply(issue, matches, _followed(payload.get("follows", ())))
 
     # -- reports --------------------------------------------------------------------------
 
@@ -334,19 +335,20 @@ class _DigestMatcher:
 
     def match(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
         """The matching items in issue order, each once, with the first subscription matching it."""
-        reasons: dict[int, tuple[Story, str, Subscription]] = {}
+        reasons: dict[int, tuple[Story, str]] = {}
         for subscription in subscriptions:
             for story in self.stories(subscription):
-                reasons.setdefault(story.key, (story, self.reason(subscription), subscription))
+                reasons.setdefault(story.key, (story, self.reason(subscription)))
         return [
-            {
-                "section": story.section,
-                "title": story.item.title,
-                "reason": reason,
-                "label": self.label(subscription),
-                "value": subscription.value,
-            }
-            for _, (story, reason, subscription) in sorted(reasons.items())
+            {"section": story.section, "title": story.item.title, "reason": reason}
+            for _, (story, reason) in sorted(reasons.items())
+        ]
+
+    def follows(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
+        """Every subscription matching at least one item, as the digest's footer names them
+        and its Stop buttons stop them (``value``: what /unsubscribe takes)."""
+        return [
+            {"label": self.label(s), "value": s.value} for s in subscriptions if self.stories(s)
         ]
 
     def label(self, subscription: Subscription) -> str:
@@ -378,11 +380,13 @@ def _find_items(
     return found
 
 
-def _followed(wanted: Sequence[Mapping[str, Any]]) -> list[Followed]:
-    """The subscriptions a digest row matched, each once, in the order of the items (rows
-    planned before digests named them have none: the digest then offers only "Manage")."""
+def _followed(planned: Sequence[Mapping[str, Any]]) -> list[Followed]:
+    """The subscriptions a digest row matched, each once (rows planned before digests named
+    them have none: the digest then offers only "Manage")."""
     seen: dict[str, Followed] = {}
-    for entry in wanted:
+    for entry in planned:
+        if not isinstance(entry, Mapping):
+            continue
         value, label = entry.get("value"), entry.get("label")
         if isinstance(value, str) and value and isinstance(label, str) and value not in seen:
             seen[value] = Followed(label, value)

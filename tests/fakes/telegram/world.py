@@ -406,6 +406,44 @@ class _World(_MessageRules):
         }
         return self._enqueue({"callback_query": query}, deliver=True)
 
+    def forward_message(self, message: SentMessage, to_chat_id: int, from_user: int) -> JSONDict:
+        """A user forwards a bot message by hand to another chat; returns the copy (a
+        ``message`` update when the bot is there to see it, else only kept in that chat).
+
+        As Telegram does, the copy keeps the text and only the URL buttons: callback buttons
+        never travel with a forward, so nobody can press one on a copy.
+        """
+        chat = self._chat(to_chat_id)
+        user = self._sender(chat, from_user)
+        copied: JSONDict = {
+            "message_id": self._next_message_id(chat),
+            "from": user.to_dict(),
+            "chat": chat.to_dict(),
+            "date": self._now(),
+            "forward_origin": {
+                "type": "user",
+                "sender_user": self.bot.to_dict(),
+                "date": message.date,
+            },
+            "text": message.text,
+        }
+        if message.entities:
+            copied["entities"] = copy.deepcopy(message.entities)
+        rows = [
+            [b for b in row if "url" in b]
+            for row in (message.reply_markup or {}).get("inline_keyboard", [])
+        ]
+        if any(rows):
+            copied["reply_markup"] = {"inline_keyboard": [row for row in rows if row]}
+        self._history[chat.id][copied["message_id"]] = _StoredMessage(copied, None)
+        reason = (
+            None
+            if chat.type == "private"
+            else self._privacy_filter_reason(chat, message.text, [], False)
+        )
+        self._enqueue({"message": copied}, deliver=reason is None, reason=reason)
+        return copied
+
     def open_link(self, user_id: int, url: str) -> JSONDict:
         """A user taps a ``https://t.me/<bot>?start=<payload>`` link (a URL button, say) and
         presses Start; returns the ``/start`` message update of their private chat.
