@@ -136,9 +136,18 @@ async def _start_link(ctx: Context, link: str) -> Reply:
         return Reply(
             title=f"Follow {topic.label}?",
             blocks=(
-                Paragraph(
-                    f"When a new issue has stories on {topic.label}, I'll send them to you "
-                    f"here. The archive has {count} on it so far."
+                *(
+                    (  # the shell is never published to: say so rather than promise
+                        Paragraph(f"The archive has {count} on {topic.label} so far."),
+                        subscriptions.where_digests_go(ctx),
+                    )
+                    if ctx.platform in ctx.services.publisher.local_platforms
+                    else (
+                        Paragraph(
+                            f"When a new issue has stories on {topic.label}, I'll send them to "
+                            f"you here. The archive has {count} on it so far."
+                        ),
+                    )
                 ),
                 Paragraph(
                     "Stop any time with /unsubscribe or the button under a digest.", muted=True

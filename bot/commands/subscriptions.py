@@ -11,7 +11,7 @@ from bot.content.topics import normalize
 from bot.model import MAX_SUBSCRIPTIONS, Subscription, SubscriptionKind
 from bot.reply import Block, Entry, Paragraph, Reply, Tone, plural
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "where_digests_go"]
 
 MAX_KEYWORD_CHARS = 40
 
@@ -127,12 +127,12 @@ async def subscribe(ctx: Context, topic: str) -> Reply:
         )
     lines.extend(Paragraph(f"Skipped: {p}.", muted=True) for p in problems)
     if outcome.added:
-        lines.append(_where_digests_go(ctx))
+        lines.append(where_digests_go(ctx))
     tone = Tone.SUCCESS if outcome.added else (Tone.ERROR if outcome.refused else Tone.INFO)
     return Reply(blocks=tuple(lines), tone=tone, ephemeral=True)
 
 
-def _where_digests_go(ctx: Context) -> Paragraph:
+def where_digests_go(ctx: Context) -> Paragraph:
     """The promise a subscription makes, kept: a platform that only lives in this process (the
     terminal shell) is never published to, so it must not be promised direct messages."""
     if ctx.platform in ctx.services.publisher.local_platforms:
