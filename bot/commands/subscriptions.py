@@ -286,7 +286,10 @@ async def weekly(ctx: Context, setting: str | None, card: str | None) -> Reply:
 
 def _card_text(choice: Previews) -> str:
     if choice is Previews.ON:
-        return "with a link card of the issue's web page (/weekly on nopreview leaves it out)"
+        return (
+            "with a link card of the issue's web page where the platform shows link cards "
+            "(/weekly on nopreview leaves it out)"
+        )
     return "without a link card (/weekly on preview shows it)"
 
 
