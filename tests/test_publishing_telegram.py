@@ -763,12 +763,24 @@ async def test_posts_offer_follow_links_and_digests_stop_and_manage_buttons(
     assert issue is not None
     leading = headline_topics(tg_app.archive.archive, issue)  # the topics most stories are on
     assert [t.id for t in leading] == ["language-models", "research"]
-    assert {b["text"]: b["url"] for b in post[-1].buttons} == {
+    links = {b["text"]: b["url"] for b in post[-1].buttons}
+    assert links == {
         "Follow topics": f"https://t.me/{BOT}?start=follow",
         **{f"Follow {t.label}": f"https://t.me/{BOT}?start=follow-{t.id}" for t in leading},
     }
     assert post[-1].callback_data == []
     assert {str(m.link_preview_options) for m in post} == {str({"is_disabled": True})}
+
+    # A channel reader who never talked to the bot taps Follow, confirms, and is a subscriber.
+    reader = 601
+    fake.add_user(reader, "Erin")
+    fake.open_link(reader, links[f"Follow {leading[0].label}"])  # the post's own button
+    [confirm] = await fake.wait_for_messages(reader, 1)
+    assert confirm.text.startswith(f"Follow {leading[0].label}?")
+    fake.press_button(confirm, confirm.callback_data[0], from_user=reader)
+    await fake.wait_for_messages(reader, 2)
+    followed = Subscription(SubscriptionKind.TOPIC, leading[0].id)
+    assert await store.subscriptions("telegram", str(reader)) == [followed]
 
     # Alice's digest: why she got it, a Stop button per subscription that matched, Manage.
     [alice] = digests(fake, ALICE)

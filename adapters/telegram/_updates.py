@@ -43,7 +43,7 @@ from bot.commands import ChatKind, Context
 from bot.delivery import ChatMoved, DeliveryError, TargetGone
 from bot.model import Target
 from bot.pacing import Lane
-from bot.paging import PayloadFormat, expired_reply
+from bot.paging import EXPIRED, PayloadFormat, expired_reply
 from bot.platform import AdapterServices
 from bot.reply import Entry, Reply, shorten
 
@@ -214,7 +214,10 @@ class Updates:
         so there the admin check asks Telegram rather than assuming the poster's rights).
         """
         query = update.callback_query
-        if query is None or query.message is None:
+        if query is None:
+            return
+        if query.message is None:  # too old or out of the bot's reach: nowhere to answer
+            await _answer_query(query.answer(shorten(EXPIRED, MAX_CALLBACK_ANSWER_CHARS)))
             return
         origin = query.message
         ctx = self._context(
