@@ -65,8 +65,20 @@ def _clean_marked(
     return "".join(text[i] for i in kept), [(moved(a), moved(b)) for a, b in marks]
 
 
-def render(reply: Reply) -> RenderableType:
-    """A rich renderable for ``reply``."""
+MORE_HINT = "(type 'more' for the next page)"
+#: ``dlw-bot shell -c``: no line can follow, so the hint says where paging works.
+MORE_ELSEWHERE = "(more results: page on with 'more' in the interactive shell, dlw-bot shell)"
+
+
+def action_lines(reply: Reply) -> list[str]:
+    """A reply's buttons as what they do, so a shell reader can type it: the command each
+    runs (a private one too: the shell is already the reader's own chat), or the page it
+    opens."""
+    return [f"[{clean(a.label)}] {clean(a.command or a.url or '')}" for a in reply.actions]
+
+
+def render(reply: Reply, *, interactive: bool = True) -> RenderableType:
+    """A rich renderable for ``reply``; ``interactive``: a 'more' line can follow."""
     parts: list[RenderableType] = []
     for block in reply.blocks:
         if isinstance(block, Heading):
@@ -78,9 +90,12 @@ def render(reply: Reply) -> RenderableType:
         else:
             parts.append(_entry(block))
     if reply.more:
-        parts.append(Text("\n(type 'more' for the next page)", style="dim italic"))
+        hint = MORE_HINT if interactive else MORE_ELSEWHERE
+        parts.append(Text(f"\n{hint}", style="dim italic"))
     if reply.footer:
         parts.append(Text(f"\n{clean(reply.footer)}", style="dim"))
+    if reply.actions:
+        parts.append(Text("\n" + "\n".join(action_lines(reply)), style="cyan"))
     title = Text(clean(reply.title), style="bold") if reply.title else None
     if reply.title and reply.url:
         title = Text(clean(reply.title), style=f"bold link {clean(reply.url)}")
@@ -93,17 +108,20 @@ def render(reply: Reply) -> RenderableType:
     )
     if not reply.then:
         return panel
-    return Group(panel, *(render(follow) for follow in reply.then))
+    return Group(panel, *(render(follow, interactive=interactive) for follow in reply.then))
 
 
-def show(console: Console, reply: Reply, *, plain: bool = False) -> None:
-    """Print ``reply``: rendered with rich, or as plain text for scripts and files."""
+def show(console: Console, reply: Reply, *, plain: bool = False, interactive: bool = True) -> None:
+    """Print ``reply``: rendered with rich, or as plain text for scripts and files;
+    ``interactive``: a 'more' line can follow (not after ``dlw-bot shell -c``)."""
     if not plain:
-        console.print(render(reply), soft_wrap=False)
+        console.print(render(reply, interactive=interactive), soft_wrap=False)
         return
     text = clean(reply.plain_text())
     if reply.more:
-        text += "\n(type 'more' for the next page)"
+        text += "\n" + (MORE_HINT if interactive else MORE_ELSEWHERE)
+    if reply.actions:
+        text += "\n" + "\n".join(action_lines(reply))
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -167,7 +185,7 @@ class ConsoleAdapter:
         """``dlw-bot shell -c LINE``: print the reply; exit status 1 if it was an error."""
         reply = await self.handle(line)
         if reply is not None:
-            show(self.console, reply, plain=self.plain)
+            show(self.console, reply, plain=self.plain, interactive=False)
         return 1 if reply is not None and reply.tone is Tone.ERROR else 0
 
     async def interact(self) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "Continuation",
     "Entry",
     "Heading",
+    "LinkPreview",
     "Paragraph",
     "Quote",
     "Reply",
@@ -112,6 +113,20 @@ class Action:
 
 
 @dataclass(frozen=True)
+class LinkPreview:
+    """The one web page a reply's card should show, where the platform draws link cards.
+
+    ``large`` asks for the page's picture at full width rather than a thumbnail; ``above`` puts
+    the card above the text (a cover) rather than below it (a reference). Adapters that draw no
+    cards ignore it; a reply without one shows no card unless ``link_previews`` allows it.
+    """
+
+    url: str
+    large: bool = False
+    above: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """A platform-neutral answer.
 
@@ -120,6 +135,7 @@ class Reply:
     replies so a chat is not flooded with cards; ``more`` offers the next page. ``then`` are
     replies sent right after this one as messages of their own (a preview's summary line).
     ``actions`` are buttons under the reply's last message (follow a topic, stop a digest).
+    ``preview`` is the page a link card shows (a channel post's issue page), chosen on purpose.
     """
 
     blocks: tuple[Block, ...] = ()
@@ -132,6 +148,7 @@ class Reply:
     footer: str | None = None
     then: tuple[Reply, ...] = ()
     actions: tuple[Action, ...] = ()
+    preview: LinkPreview | None = None
 
     def __post_init__(self) -> None:
         if self.then and self.more:

@@ -9,18 +9,22 @@ send. Builders are pure: whoever calls them has gathered the data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
+from bot.content.topics import Topic
 from bot.model import DeliveryStatus, Publication
 from bot.reply import (
+    Action,
     Block,
     Continuation,
     Entry,
     Heading,
+    LinkPreview,
     Paragraph,
     Quote,
     Reply,
@@ -31,15 +35,21 @@ from bot.reply import (
 
 __all__ = [
     "DIGEST_SUMMARY_CHARS",
+    "FOLLOW_BUTTONS",
     "INLINE_PAGE_SIZE",
     "ISSUE_SUMMARY_CHARS",
+    "STOP_BUTTONS",
     "EntryPage",
+    "Followed",
     "channel_footer",
     "channel_reply",
     "content_rejected_reply",
     "digest_reply",
+    "follow_actions",
     "format_counts",
+    "headline_topics",
     "inline_entries",
+    "issue_preview",
     "issue_reply",
     "preview_reply",
     "report_reply",
@@ -53,6 +63,8 @@ DIGEST_SUMMARY_CHARS = 400
 HEADLINE_CHARS = 500  # recent issues have no subtitle; their intro's lead paragraph stands in
 INTRO_CHARS = 1500  # the intro's substance, collapsed where the platform can; rarely cut
 INLINE_PAGE_SIZE = 20  # Telegram shows at most 50 inline results per answer
+FOLLOW_BUTTONS = 2  # "Follow <topic>" buttons under a post: its leading topics, not a menu
+STOP_BUTTONS = 3  # "Stop <topic>" buttons under a digest; the rest are one "Manage" away
 
 
 def _entry(item: Item, *, limit: int | None = None, meta: str | None = None) -> Entry:
@@ -174,8 +186,22 @@ def _where_to_open(archive: Archive, story: Story) -> str:
     return f"{story.where} · /section {short} {story.issue}"
 
 
-def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:
-    """A reader's digest: the items of ``issue`` matching their topics, each saying why."""
+@dataclass(frozen=True)
+class Followed:
+    """A subscription a digest matched: how readers know it (``label``: "PyTorch", "“jax”")
+    and what ``/unsubscribe`` takes to stop it (``value``)."""
+
+    label: str
+    value: str
+
+
+def digest_reply(
+    issue: Issue, matches: Sequence[tuple[Story, str]], follows: Sequence[Followed] = ()
+) -> Reply:
+    """A reader's digest: the items of ``issue`` matching their topics, each saying why; the
+    footer names the subscriptions that matched (``follows``), with a button to stop each
+    (run as whoever presses it, so only ever on the presser's own subscriptions) and one to
+    manage them all."""
     blocks: list[Block] = [
         Paragraph(
             f"{plural(len(matches), 'item')} on topics you follow:",
@@ -188,11 +214,33 @@ def digest_reply(issue: Issue, matches: Sequence[tuple[Story, str]]) -> Reply:
                 story.item, limit=DIGEST_SUMMARY_CHARS, meta=f"{story.section} · matched {reason}"
             )
         )
+    if follows:
+        stop = (
+            f"Stop it with /unsubscribe {follows[0].value}"
+            if len(follows) == 1
+            else "Stop one with /unsubscribe and its name"
+        )
+        footer = (
+            f"You get this because you follow {_and(f.label for f in follows)}. "
+            f"{stop}; /subscriptions lists what you follow."
+        )
+    else:  # a row planned before digests named their subscriptions
+        footer = "Manage topics with /subscriptions, /unsubscribe."
+    actions = tuple(
+        Action(f"Stop {f.label}", command=f"/unsubscribe {f.value}") for f in follows[:STOP_BUTTONS]
+    )
     return Reply(
         title=f"{issue_title(issue)} — your topics",
         blocks=tuple(blocks),
-        footer="Manage topics with /subscriptions, /unsubscribe.",
+        footer=footer,
+        actions=(*actions, Action("Manage topics", command="/subscriptions")),
     )
+
+
+def _and(names: Iterable[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    listed = list(names)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
 
 
 @dataclass(frozen=True)
@@ -246,9 +294,44 @@ def channel_footer(issue: Issue) -> str:
     else:
         again = f"/issue {issue.number} to read it again"
     return (
-        f"Deep Learning Weekly bot: {again}, /search anything, /subscribe a topic to get its "
-        "stories by direct message."
+        f"Deep Learning Weekly bot: {again}, /search anything, or follow a topic (the buttons "
+        "below) to get its stories by direct message."
     )
+
+
+def headline_topics(archive: Archive, issue: Issue, limit: int = FOLLOW_BUTTONS) -> list[Topic]:
+    """The topics most of ``issue``'s stories are about (ties in taxonomy order): what a post
+    offers to follow in one tap."""
+    counts: Counter[str] = Counter()
+    for story in archive.stories(issue):
+        counts.update(topic.id for topic in archive.topics_of(story))
+    order = {topic.id: index for index, topic in enumerate(archive.taxonomy)}
+    ranked = sorted(counts, key=lambda t: (-counts[t], order.get(t, len(order))))
+    return [topic for t in ranked[:limit] if (topic := archive.taxonomy.get(t)) is not None]
+
+
+def follow_actions(topics: Sequence[Topic], *, private: bool) -> tuple[Action, ...]:
+    """ "Follow topics" (the list to choose from) and "Follow <topic>" for each of ``topics``.
+
+    ``private``: run them in the reader's own chat with the bot (a channel or group post, where
+    a subscription can't be answered in place); in a private chat they run right there."""
+    return (
+        Action("Follow topics", command="/topics", private=private),
+        *(
+            Action(f"Follow {topic.label}", command=f"/subscribe {topic.id}", private=private)
+            for topic in topics
+        ),
+    )
+
+
+def issue_preview(issue: Issue) -> LinkPreview | None:
+    """The link card of an issue's post, chosen on purpose: the issue's own web page as a large
+    card above the text (the newsletter's cover, so the post reads as that issue), else its top
+    story as a small card below (one story among many must not look like the post's subject)."""
+    if issue.source_url:
+        return LinkPreview(issue.source_url, large=True, above=True)
+    top = next((i.url for s in issue.sections for i in s.items if i.url), None)
+    return LinkPreview(top) if top else None
 
 
 _STATUS_ORDER = (
@@ -260,9 +343,14 @@ _STATUS_ORDER = (
 )
 
 
-def channel_reply(issue: Issue) -> Reply:
-    """What a registered channel receives for ``issue``."""
-    return issue_reply(issue, footer=channel_footer(issue))
+def channel_reply(issue: Issue, topics: Sequence[Topic] = ()) -> Reply:
+    """What a registered channel receives for ``issue``: the issue, its link card, and buttons
+    to follow its headline ``topics`` in a private chat with the bot."""
+    return replace(
+        issue_reply(issue, footer=channel_footer(issue)),
+        actions=follow_actions(topics, private=True),
+        preview=issue_preview(issue),
+    )
 
 
 def report_reply(payload: Mapping[str, Any]) -> Reply:
@@ -344,7 +432,12 @@ def status_reply(
     return Reply(title="Publishing status", blocks=tuple(blocks), ephemeral=True)
 
 
-def preview_reply(issue: Issue, plan_described: str, published: Publication | None) -> Reply:
+def preview_reply(
+    issue: Issue,
+    plan_described: str,
+    published: Publication | None,
+    topics: Sequence[Topic] = (),
+) -> Reply:
     """``/preview``: the channel post exactly as channels get it, then what publishing would send
     (``plan_described``) and whether the issue is out already."""
     if published is None or published.baseline:
@@ -355,7 +448,7 @@ def preview_reply(issue: Issue, plan_described: str, published: Publication | No
             f"again sends nothing. Today it would have gone out as {plan_described}."
         )
     summary = Reply.text(verdict, title=f"Preview of issue #{issue.number}", ephemeral=True)
-    return replace(channel_reply(issue), ephemeral=True, then=(summary,))
+    return replace(channel_reply(issue, topics), ephemeral=True, then=(summary,))
 
 
 def task_failed_reply(task: str, error: BaseException, retry_in: float) -> Reply:

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from adapters.console import ConsoleAdapter, render
+from adapters.console import ConsoleAdapter, render, show
 from bot.app import App
 from bot.reply import Entry, Paragraph, Reply
 from bot.store import Target
@@ -131,3 +131,47 @@ async def test_typed_control_characters_never_reach_the_terminal(app: App) -> No
     console.console.print(render(reply))
     assert "\x1b" not in reply.plain_text() and "\x9b" not in reply.plain_text()
     assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()
+
+
+async def test_a_one_shot_command_does_not_offer_a_more_it_cannot_read(app: App) -> None:
+    console, out = shell(app)
+    assert await console.run_once("/search learning") == 0
+    text = " ".join(out.getvalue().split())
+    assert "type 'more'" not in text
+    assert "page on with 'more' in the interactive shell" in text
+
+    interactive, shown = shell(app)
+    reply = await interactive.handle("/search learning")
+    assert reply is not None and reply.more is not None
+    show(interactive.console, reply, plain=True)
+    assert "(type 'more' for the next page)" in shown.getvalue()
+
+
+async def test_buttons_show_as_the_commands_they_run(app: App) -> None:
+    console, out = shell(app)
+    assert await console.run_once("/latest") == 0
+    lines = [line.strip("│ ") for line in out.getvalue().splitlines()]
+    assert "[Follow topics] /topics" in lines
+    [follow] = [line for line in lines if line.startswith("[Follow Language models & NLP] ")]
+
+    # Typing what the button shows does what the button does.
+    assert await console.run_once(follow.partition("] ")[2]) == 0
+    assert [s.value for s in await app.store.subscriptions("console", "console")] == [
+        "language-models"
+    ]
+
+
+async def test_the_shell_is_never_promised_direct_messages(app: App) -> None:
+    console, _ = shell(app)
+    help_reply = await console.handle("/help subscribe")
+    assert help_reply is not None
+    said = " ".join(help_reply.plain_text().split())
+    assert "the terminal shell gets none" in said
+
+    confirm = await console.handle("/start follow-pytorch")
+    assert confirm is not None
+    said = " ".join(confirm.plain_text().split())
+    assert "This shell gets no digests" in said and "send them to you here" not in said
+    assert [(a.label, a.command) for a in confirm.actions] == [
+        ("Follow PyTorch", "/subscribe pytorch")
+    ]

@@ -416,7 +416,7 @@ async def test_the_other_commands_answer_in_a_channel(
     assert "Latest: Issue #206 — General AI" in start
     _, listing = await run("help")
     assert "/section NAME [NUMBER]" in listing
-    assert "/weekly on|off" in listing
+    assert "/weekly [on|off] [preview|nopreview]" in listing
     _, one = await run("help", {"command": "search"})
     assert "Usage: /search QUERY" in one
     issues, archive = await run("issues")

@@ -859,3 +859,119 @@ async def test_callback_answer_text_is_at_most_200_characters(fake: FakeTelegram
     assert await bot.answer_callback_query(first, "😀" * 100)  # 200 UTF-16 units
     assert await bot.answer_callback_query(second, "")
     assert [answer.text for answer in fake.callback_answers] == ["😀" * 100, ""]
+
+
+# ------------------------------------------------------------------ keyboards, cards, deep links
+
+
+def keyboard_of(*buttons: dict[str, Any]) -> dict[str, Any]:
+    return {"inline_keyboard": [list(buttons)]}
+
+
+@pytest.mark.parametrize(
+    ("button", "description"),
+    [
+        ({"text": "x", "callback_data": "d" * 65}, "BUTTON_DATA_INVALID"),
+        ({"text": "x", "callback_data": "é" * 33}, "BUTTON_DATA_INVALID"),  # 66 bytes
+        ({"text": "x", "callback_data": 7}, 'Field "callback_data" must be of type String'),
+        ({"text": "x", "callback_data": ""}, "Text buttons are unallowed in the inline keyboard"),
+        ({"text": "x"}, "Text buttons are unallowed in the inline keyboard"),
+        ({"text": "x", "url": "javascript:alert(1)"}, "Wrong HTTP URL"),
+        ({"text": "x", "url": "ftp://example.com/file"}, "Wrong HTTP URL"),
+        ({"text": 5, "url": "https://example.com"}, 'Field "text" must be of type String'),
+    ],
+)
+async def test_inline_keyboards_are_refused_as_telegram_refuses_them(
+    fake: FakeTelegram, button: dict[str, Any], description: str
+) -> None:
+    status, body = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "reply_markup": keyboard_of(button)}
+    )
+
+    assert status == 400
+    assert description in body["description"]
+    assert fake.messages == []
+
+
+async def test_a_button_with_two_actions_is_a_protocol_violation(fake: FakeTelegram) -> None:
+    """The server silently keeps the url and drops the callback: a button that was meant to
+    call back would open a page instead, so the fake records the mistake."""
+    both = {"text": "Stop", "url": "https://t.me/some_bot?start=x", "callback_data": "run:1:/x"}
+    status, body = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "reply_markup": keyboard_of(both)}
+    )
+
+    assert status == 200
+    [violation] = fake.take_violations()
+    assert "has url and callback_data; exactly one may be set" in violation
+    assert body["result"]["reply_markup"]["inline_keyboard"][0][0]["url"].startswith(
+        "https://t.me/"
+    )
+
+
+async def test_start_links_and_callback_buttons_are_accepted(fake: FakeTelegram, bot: Bot) -> None:
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("Follow", url="https://t.me/dlw_bot?start=follow-pytorch")],
+            [InlineKeyboardButton("Stop", callback_data="run:1:/unsubscribe pytorch")],
+        ]
+    )
+    fake.add_channel(CHANNEL, "DLW weekly", admins=[BOB])
+    sent = await bot.send_message(CHANNEL, "post", reply_markup=markup)
+
+    [message] = fake.messages
+    assert message.urls == ["https://t.me/dlw_bot?start=follow-pytorch"]
+    assert message.callback_data == ["run:1:/unsubscribe pytorch"]
+    assert sent.reply_markup is not None
+
+
+@pytest.mark.parametrize(
+    ("options", "kept"),
+    [
+        (
+            {"url": "https://dlw.example/207", "prefer_large_media": True, "show_above_text": True},
+            {"url": "https://dlw.example/207", "prefer_large_media": True, "show_above_text": True},
+        ),
+        # is_disabled wins: no card, so the URL and the sizes mean nothing
+        (
+            {"is_disabled": True, "url": "https://dlw.example/207", "prefer_small_media": True},
+            {"is_disabled": True},
+        ),
+        # without a URL the size preferences are dropped (TDLib's process_input_message_text)
+        ({"prefer_large_media": True, "show_above_text": True}, {"show_above_text": True}),
+        ({"is_disabled": False}, None),
+    ],
+)
+async def test_link_preview_options_are_kept_as_telegram_keeps_them(
+    fake: FakeTelegram, options: dict[str, Any], kept: dict[str, Any] | None
+) -> None:
+    status, _ = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "link_preview_options": options}
+    )
+
+    assert status == 200
+    assert fake.messages[0].link_preview_options == kept
+
+
+async def test_link_preview_options_must_be_an_object(fake: FakeTelegram) -> None:
+    status, body = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "link_preview_options": "7"}
+    )
+
+    assert status == 400
+    assert "link preview options" in body["description"]
+
+
+async def test_opening_a_start_link_sends_start_with_its_payload(fake: FakeTelegram) -> None:
+    name = fake.bot.username
+    [update] = [fake.open_link(501, f"https://t.me/{name}?start=follow-pytorch")]
+    assert update["message"]["text"] == "/start follow-pytorch"
+    assert update["message"]["entities"][0]["type"] == "bot_command"
+    assert fake.chats[501].started  # the link opened a chat the user never had
+
+    dropped = fake.open_link(501, f"https://t.me/{name}?start=" + "x" * 65)
+    assert dropped["message"]["text"] == "/start"  # a client drops what Telegram won't take
+    with pytest.raises(ValueError, match="not this bot"):
+        fake.open_link(501, "https://t.me/another_bot?start=follow")
+    with pytest.raises(ValueError, match=r"no t\.me link"):
+        fake.open_link(501, "https://example.com/?start=follow")

@@ -295,9 +295,9 @@ async def test_an_issue_reaches_channels_threads_and_matching_readers(
     # Readers: one DM each, with only the stories their subscriptions match, saying why.
     (alice,) = fake.dm_messages(ALICE_ID)
     (bob,) = fake.dm_messages(BOB_ID)
-    for dm, titles, reason in (
-        (alice, PYTORCH_206, "matched topic PyTorch"),
-        (bob, MOBILE_206, "matched keyword “mobile”"),
+    for dm, titles, reason, followed in (
+        (alice, PYTORCH_206, "matched topic PyTorch", "PyTorch. Stop it with /unsubscribe pytorch"),
+        (bob, MOBILE_206, "matched keyword “mobile”", "“mobile”. Stop it with /unsubscribe mobile"),
     ):
         assert_within_limits(dm)
         assert unescape(dm.embeds[0]["title"]) == "Deep Learning Weekly: Issue #206 — your topics"
@@ -305,7 +305,9 @@ async def test_an_issue_reaches_channels_threads_and_matching_readers(
         text = text_of(dm)
         assert f"{len(titles)} items on topics you follow:" in text
         assert text.count(reason) == len(titles)
-        assert dm.embeds[-1]["footer"]["text"] == "Manage topics with /subscriptions, /unsubscribe."
+        assert dm.embeds[-1]["footer"]["text"] == (
+            f"You get this because you follow {followed}; /subscriptions lists what you follow."
+        )
     # Carol's keyword matches nothing in #206: no DM was even opened for her.
     assert fake.dm_messages(CAROL_ID) == []
     assert CAROL_ID not in dm_opened_for(fake)

@@ -34,7 +34,7 @@ from adapters.telegram import TelegramAdapter, TelegramSettings
 from bot.app import App
 from bot.config import Settings
 from bot.store import Subscription, SubscriptionKind, Target
-from bot.views import channel_footer
+from bot.views import channel_footer, headline_topics
 from tests.conftest import REPO
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.helpers import wait_for as until
@@ -737,3 +737,98 @@ async def test_a_new_issue_file_is_served_and_published_without_a_restart(
 
     assert await bot.stop(signal.SIGTERM) == 0
     assert {r.status for r in outbox(tg_settings.database, 207)} == {"sent"}
+
+
+# ----------------------------------------------------------------------------- buttons, cards
+
+
+async def test_posts_offer_follow_links_and_digests_stop_and_manage_buttons(
+    fake: FakeTelegram, tg_app: App, start: Start
+) -> None:
+    store = tg_app.store
+    channel = Target("telegram", str(CHANNEL))
+    await store.register_channel(channel, title="C", registered_by="43")
+    await store.subscribe("telegram", str(ALICE), [PYTORCH, MOBILE])
+    await store.subscribe("telegram", str(BOB), [PYTORCH])
+    await start()
+
+    await tg_app.publisher.publish(206)
+    await settled_report(fake, tg_app)
+
+    # The post: a Follow link that opens a private chat with the bot, below its last message;
+    # issue #206 has no links at all, so no message shows a card.
+    post = fake.messages_in(CHANNEL)
+    assert [m.buttons for m in post[:-1]] == [[]] * (len(post) - 1)
+    issue = tg_app.archive.archive.issue(206)
+    assert issue is not None
+    leading = headline_topics(tg_app.archive.archive, issue)  # the topics most stories are on
+    assert [t.id for t in leading] == ["language-models", "research"]
+    links = {b["text"]: b["url"] for b in post[-1].buttons}
+    assert links == {
+        "Follow topics": f"https://t.me/{BOT}?start=follow",
+        **{f"Follow {t.label}": f"https://t.me/{BOT}?start=follow-{t.id}" for t in leading},
+    }
+    assert post[-1].callback_data == []
+    assert {str(m.link_preview_options) for m in post} == {str({"is_disabled": True})}
+
+    # A channel reader who never talked to the bot taps Follow, confirms, and is a subscriber.
+    reader = 601
+    fake.add_user(reader, "Erin")
+    fake.open_link(reader, links[f"Follow {leading[0].label}"])  # the post's own button
+    [confirm] = await fake.wait_for_messages(reader, 1)
+    assert confirm.text.startswith(f"Follow {leading[0].label}?")
+    fake.press_button(confirm, confirm.callback_data[0], from_user=reader)
+    await fake.wait_for_messages(reader, 2)
+    followed = Subscription(SubscriptionKind.TOPIC, leading[0].id)
+    assert await store.subscriptions("telegram", str(reader)) == [followed]
+
+    # Alice's digest: why she got it, a Stop button per subscription that matched, Manage.
+    [alice] = digests(fake, ALICE)
+    assert alice.link_preview_options == {"is_disabled": True}
+    assert alice.text.endswith(
+        "You get this because you follow PyTorch and “mobile”. Stop one with /unsubscribe and "
+        "its name; /subscriptions lists what you follow."
+    )
+    assert alice.button_labels == ["Stop PyTorch", "Stop “mobile”", "Manage topics"]
+    assert alice.callback_data == [
+        "run:1:/unsubscribe pytorch",
+        "run:1:/unsubscribe mobile",
+        "run:1:/subscriptions",
+    ]
+
+    # Forwarded by hand, a digest travels without its buttons (Telegram drops callback
+    # buttons), so nobody else can stop Alice's topics through it.
+    copy = fake.forward_message(alice, BOB, from_user=BOB)
+    assert "reply_markup" not in copy
+
+    fake.press_button(alice, "run:1:/unsubscribe pytorch")
+    [*_, stopped] = await fake.wait_for_messages(ALICE, 2)
+    assert stopped.text == "Stopped following PyTorch (pytorch)."
+    assert await store.subscriptions("telegram", str(ALICE)) == [MOBILE]
+    assert await store.subscriptions("telegram", str(BOB)) == [PYTORCH]  # only the presser's
+
+    fake.press_button(alice, "run:1:/subscriptions")
+    [*_, manage] = await fake.wait_for_messages(ALICE, 3)
+    assert manage.text.startswith("You follow 1 topic")
+
+
+async def test_a_stop_button_pressed_by_someone_else_acts_on_theirs_and_says_so(
+    fake: FakeTelegram, tg_app: App, start: Start
+) -> None:
+    """Wherever a Stop button can be pressed by another reader (a group the reply went to), it
+    runs as the presser: their subscriptions, their truthful answer."""
+    store = tg_app.store
+    await store.subscribe("telegram", str(ALICE), [PYTORCH])
+    adapter = await start()
+    plan = await tg_app.publisher.plan(tg_app.archive.archive.issue(206))  # type: ignore[arg-type]
+    [alice_row] = [d for d in plan.deliveries if d.target.chat_id == str(ALICE)]
+    digest = tg_app.publisher.render_planned(206, alice_row.kind, alice_row.payload)
+
+    [message_id] = await adapter.send(Target("telegram", str(FORUM), "7"), digest)
+    [shown] = [m for m in fake.messages_in(FORUM, 7) if str(m.message_id) == message_id]
+    fake.press_button(shown, "run:1:/unsubscribe pytorch", from_user=CAROL)
+    [_, answer] = await fake.wait_for_messages(FORUM, 2, thread_id=7)
+
+    assert answer.text.startswith("You don't follow “pytorch”.")
+    assert "You follow: nothing yet." in answer.text
+    assert await store.subscriptions("telegram", str(ALICE)) == [PYTORCH]

@@ -51,9 +51,9 @@ from bot.delivery import (
     TransientError,
     note_unreachable,
 )
-from bot.reply import Continuation, Entry, Paragraph, Reply
+from bot.reply import Action, Continuation, Entry, Paragraph, Reply
 from bot.store import Subscription, SubscriptionKind, Target
-from bot.views import inline_entries
+from bot.views import channel_reply, inline_entries
 from tests.conftest import sqlite
 from tests.fakes.telegram import FakeTelegram, SentMessage, parse_html, utf16_len
 
@@ -436,7 +436,11 @@ async def test_the_token_is_never_logged_even_at_debug_level(
 
 COMMANDS: list[tuple[str, int, dict[str, list[str]]]] = [
     ("/start", 1, {"all": ["Welcome to Deep Learning Weekly", "Latest: Issue #206"]}),
-    ("/help", 1, {"all": ["Commands", "/section NAME [NUMBER]", "/weekly on|off"]}),
+    (
+        "/help",
+        1,
+        {"all": ["Commands", "/section NAME [NUMBER]", "/weekly [on|off] [preview|nopreview]"]},
+    ),
     ("/help search", 1, {"all": ["Usage: /search QUERY", "/search federated learning"]}),
     (
         "/latest",
@@ -1041,3 +1045,219 @@ async def test_latest_shows_the_intro_collapsed_in_an_expandable_blockquote(
     for chatter in ("Hey folks", "As always", "Until next week"):
         assert chatter not in first.text
     assert first.text.index(intro) < first.text.index("Industry")  # before the first section
+
+
+# ----------------------------------------------------------------------------- follow in one tap
+
+
+WEB_ISSUE = "https://dlw.example/issues/207"
+
+
+@pytest.fixture
+def web_issue(content_dir: Path) -> None:
+    """A newest issue published on the web, about PyTorch above all."""
+    issue = {
+        "number": 207,
+        "title": "Deep Learning Weekly: Issue #207",
+        "source_url": WEB_ISSUE,
+        "intro": "This week: PyTorch everywhere.",
+        "sections": [
+            {
+                "name": "Libraries & Code",
+                "items": [
+                    {
+                        "title": f"PyTorch trick {n}",
+                        "url": f"https://example.com/pytorch-{n}",
+                        "summary": f"A PyTorch library for speed, part {n}.",
+                    }
+                    for n in (1, 2, 3)
+                ]
+                + [
+                    {
+                        "title": "JAX for physics",
+                        "url": "https://example.com/jax",
+                        "summary": "A JAX library.",
+                    }
+                ],
+            }
+        ],
+    }
+    (content_dir / "issues" / "0207.yaml").write_text(yaml.safe_dump(issue, allow_unicode=True))
+
+
+def deep_links(message: SentMessage) -> dict[str, str]:
+    """The message's URL buttons, label → link."""
+    return {b["text"]: b["url"] for b in message.buttons if "url" in b}
+
+
+@pytest.mark.usefixtures("web_issue")
+async def test_latest_in_a_group_offers_follow_buttons_as_deep_links_and_the_issue_card(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    messages = await ask(fake, FORUM, f"/latest@{BOT}", user=CAROL, thread=7)
+
+    [message] = messages
+    assert message.callback_data == []  # nothing that would answer in the group
+    assert deep_links(message) == {
+        "Follow topics": f"https://t.me/{BOT}?start=follow",
+        "Follow PyTorch": f"https://t.me/{BOT}?start=follow-pytorch",
+        "Follow JAX": f"https://t.me/{BOT}?start=follow-jax",
+    }
+    # The issue's own page, as a large card above the text: the post reads as that issue.
+    assert message.link_preview_options == {
+        "url": WEB_ISSUE,
+        "prefer_large_media": True,
+        "show_above_text": True,
+    }
+
+
+async def test_an_issue_without_links_shows_no_card(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    messages = await ask(fake, ALICE, "/latest", count=2)  # issue #206 lost its links
+
+    check_valid(messages)
+
+
+@pytest.mark.usefixtures("web_issue")
+async def test_latest_in_a_private_chat_follows_in_place(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    [latest] = await ask(fake, ALICE, "/latest")
+    assert deep_links(latest) == {}  # already the reader's own chat: the buttons run here
+    assert latest.callback_data == [
+        "run:1:/topics",
+        "run:1:/subscribe pytorch",
+        "run:1:/subscribe jax",
+    ]
+
+    fake.press_button(latest, "run:1:/subscribe jax")
+    [_, answer] = await fake.wait_for_messages(ALICE, 2)
+
+    assert answer.text.startswith("Following the topic JAX (jax)")
+    subs = await app_of(adapter).store.subscriptions("telegram", str(ALICE))
+    assert subs == [Subscription(SubscriptionKind.TOPIC, "jax")]
+
+
+async def test_a_start_link_asks_to_confirm_then_follows_once(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    store = app_of(adapter).store
+    newcomer = 501  # never talked to the bot: the link opens the chat
+    fake.add_user(newcomer, "Dana")
+
+    fake.open_link(newcomer, f"https://t.me/{BOT}?start=follow-pytorch")
+    [confirm] = await fake.wait_for_messages(newcomer, 1)
+
+    assert confirm.text.startswith("Follow PyTorch?\n\nWhen a new issue has stories on PyTorch")
+    assert await store.subscriptions("telegram", str(newcomer)) == []  # not before the tap
+    assert confirm.button_labels == ["Follow PyTorch"]
+    [data] = confirm.callback_data
+    fake.press_button(confirm, data)
+    [_, done] = await fake.wait_for_messages(newcomer, 2)
+    assert done.text.startswith("Following the topic PyTorch (pytorch)")
+
+    fake.press_button(confirm, data)  # a second tap changes nothing, and says so
+    [*_, again] = await fake.wait_for_messages(newcomer, 3)
+    assert again.text == "You already follow PyTorch (pytorch)."
+    pytorch = Subscription(SubscriptionKind.TOPIC, "pytorch")
+    assert await store.subscriptions("telegram", str(newcomer)) == [pytorch]
+
+    fake.open_link(newcomer, f"https://t.me/{BOT}?start=follow-pytorch")
+    [*_, known] = await fake.wait_for_messages(newcomer, 4)
+    assert known.text.startswith("You already follow PyTorch.") and known.buttons == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/start follow-no-such-topic", "names the topic “no-such-topic”, which the bot doesn't"),
+        ("/start " + "f" * 65, "That start link is 65 characters long"),
+        ("/start follow-py!torch", "That start link is damaged"),
+        ("/start hello", "That start link isn't one of the bot's"),
+        ("/start follow-", "That start link isn't one of the bot's"),
+    ],
+)
+async def test_a_bad_start_link_gets_a_clear_answer(
+    fake: FakeTelegram, adapter: TelegramAdapter, text: str, expected: str
+) -> None:
+    [answer] = await ask(fake, ALICE, text)
+
+    assert expected in answer.text
+    assert "/topics" in answer.text
+    assert await app_of(adapter).store.subscriptions("telegram", str(ALICE)) == []
+
+
+async def test_start_links_for_the_topic_list_and_a_link_telegram_would_not_pass(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    fake.open_link(ALICE, f"https://t.me/{BOT}?start=follow")
+    [topics] = await fake.wait_for_messages(ALICE, 1)
+    assert topics.text.startswith("22 topics") and "/subscribe pytorch" in topics.text
+
+    fake.open_link(ALICE, f"https://t.me/{BOT}?start=manage")
+    [_, mine] = await fake.wait_for_messages(ALICE, 2)
+    assert mine.text.startswith("You don't follow any topics yet")
+
+    # A client drops a start parameter it would not accept: the reader gets the welcome.
+    fake.open_link(ALICE, f"https://t.me/{BOT}?start=no%20spaces")
+    [*_, welcome] = await fake.wait_for_messages(ALICE, 3)
+    assert welcome.text.startswith("Welcome to Deep Learning Weekly")
+
+
+async def test_weekly_chooses_the_post_card_per_chat_and_forgets_it_when_off(
+    fake: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    app = app_of(adapter)
+    channel = Target("telegram", str(CHANNEL))
+    issue = app.archive.archive.issue(150)  # no web page: its top story is the card
+    assert issue is not None
+    post = channel_reply(issue)
+    assert post.preview is not None and post.preview.url == HOSTILE_URL
+
+    [status] = await ask(fake, CHANNEL, "/weekly")
+    assert status.text.startswith("This chat doesn't get the weekly post.")
+    [on] = await ask(fake, CHANNEL, "/weekly on nopreview")
+    assert "without a link card" in on.text
+    [status] = await ask(fake, CHANNEL, "/weekly")
+    assert status.text.startswith("This chat gets the weekly post, without a link card")
+
+    ids = await adapter.send(channel, post)
+    sent = [m for m in fake.messages_in(CHANNEL) if str(m.message_id) in ids]
+    assert [m.link_preview_options for m in sent] == [{"is_disabled": True}] * len(sent)
+
+    [changed] = await ask(fake, CHANNEL, "/weekly on preview")
+    assert changed.text.startswith("Done: this chat keeps the weekly post, now with a link card")
+    ids = await adapter.send(channel, post)
+    first = next(m for m in fake.messages_in(CHANNEL) if str(m.message_id) == ids[0])
+    # One story among many: a small card below the text, not the post's cover.
+    assert first.link_preview_options == {"url": HOSTILE_URL, "prefer_small_media": True}
+
+    await ask(fake, CHANNEL, "/weekly on nopreview")
+    await ask(fake, CHANNEL, "/weekly off")
+    [again] = await ask(fake, CHANNEL, "/weekly on")  # a new registration: the default again
+    assert "with a link card of the issue's web page" in again.text
+
+    [wrong] = await ask(fake, CHANNEL, "/weekly off preview")
+    assert "goes with /weekly on" in wrong.text
+
+
+async def test_a_private_action_no_start_link_can_carry_is_left_out(
+    fake: FakeTelegram, adapter: TelegramAdapter, logs: LogWatch
+) -> None:
+    reply = Reply(
+        blocks=(Paragraph("Buttons"),),
+        actions=(
+            Action("Search", command="/search jax", private=True),
+            Action("Open", url="https://example.com/page"),
+            Action("Topics", command="/topics", private=True),
+        ),
+    )
+    [message_id] = await adapter.send(Target("telegram", str(CHANNEL)), reply)
+
+    [message] = [m for m in fake.messages_in(CHANNEL) if str(m.message_id) == message_id]
+    assert deep_links(message) == {
+        "Open": "https://example.com/page",
+        "Topics": f"https://t.me/{BOT}?start=follow",
+    }
+    assert "no start link can carry '/search jax'" in logs.text

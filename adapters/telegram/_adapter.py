@@ -260,7 +260,14 @@ class TelegramAdapter:
         application = self._application
         if application is None:
             raise TransientError("the Telegram adapter is not running")
-        return await deliver(application.bot, self._services.paging, target, reply, skip=skip)
+        return await deliver(
+            application.bot,
+            self._services.paging,
+            target,
+            reply,
+            skip=skip,
+            meta=self._services.meta,
+        )
 
 
 async def _shut_down(application: PtbApplication) -> None:

@@ -1,7 +1,21 @@
-"""Sending a reply: HTML messages, the "More" button, errors in the core's terms."""
+"""Sending a reply: HTML messages, its buttons, its link card, errors in the core's terms.
+
+Buttons come from the reply: "More" and command actions are callback buttons whose
+``callback_data`` carries the command line (``more:PAGE:LINE``, ``run:1:LINE``) or, past
+Telegram's 64 bytes, a short key of the store (:class:`~bot.paging.Paging`); a ``private``
+action is a URL button to ``https://t.me/<bot>?start=<payload>`` (:mod:`bot.deeplink`), which
+opens the presser's own chat with the bot; a url action opens its page.
+
+Every message says what its link card is (``link_preview_options``): a reply that chose a
+page (:attr:`~bot.reply.Reply.preview`, a post's issue page) shows that page on its first
+message, sized and placed as chosen, unless the chat turned cards off (``/weekly on
+nopreview``, :mod:`bot.chat_prefs`); every other message shows none, except the single story
+of a reply that asked for previews.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from telegram import (
@@ -16,16 +30,24 @@ from telegram.ext import ExtBot
 
 from adapters.telegram._errors import Turn, delivery_error
 from adapters.telegram._render import RenderedMessage, render_html
+from bot.chat_prefs import KeyValue, Previews, chat_previews
+from bot.deeplink import payload_for
 from bot.model import Target
 from bot.pacing import Lane
 from bot.paging import Paging, PayloadFormat, inline_payload
-from bot.reply import Continuation, Reply
+from bot.reply import Action, Continuation, LinkPreview, Reply
 
-__all__ = ["MORE", "chat_ref", "deliver", "more_callback_data"]
+__all__ = ["ACTION", "MORE", "chat_ref", "deep_link", "deliver", "keyboard", "more_callback_data"]
+
+log = logging.getLogger("adapters.telegram")
 
 #: "More" button payloads: ``more:PAGE:COMMAND`` within Telegram's 64 bytes, else ``more#KEY``.
 MORE: Final = PayloadFormat(
     inline="more:", stored="more#", limit=64, size=lambda s: len(s.encode())
+)
+#: Command buttons (run as the presser): ``run:1:COMMAND`` or ``run#KEY``, like "More".
+ACTION: Final = PayloadFormat(
+    inline="run:", stored="run#", limit=64, size=lambda s: len(s.encode())
 )
 
 
@@ -38,18 +60,26 @@ async def deliver(
     quote: int | None = None,
     skip: int = 0,
     lane: Lane = Lane.BULK,
+    meta: KeyValue | None = None,
 ) -> list[str]:
     """Send ``reply`` to ``target`` as HTML messages (its "More" button on the last one);
     the message ids. Raises :mod:`bot.delivery` errors carrying the ids already sent.
 
     ``quote``: the message the first one answers; ``skip``: messages an earlier attempt sent;
-    ``lane``: its place in the fair pacer (:class:`~bot.pacing.FairPacer`), its chat the key.
+    ``lane``: its place in the fair pacer (:class:`~bot.pacing.FairPacer`), its chat the key;
+    ``meta``: where the chat's link-card choice is kept (none: the reply's choice stands).
     """
     turn: Turn = (lane, target.chat_id)
-    messages = render_html(reply)[skip:]
-    markup = (
-        await _more_markup(paging, reply.more, str(target)) if reply.more and messages else None
-    )
+    rendered = render_html(reply)
+    card = reply.preview
+    if card is not None and meta is not None and await chat_previews(meta, target) is Previews.OFF:
+        card = None
+    options = [
+        _card(card) if index == 0 and card is not None else preview(message)
+        for index, message in enumerate(rendered)
+    ][skip:]
+    messages = rendered[skip:]
+    markup = await keyboard(bot.username, paging, reply, str(target)) if messages else None
     sent: list[str] = []
     for index, message in enumerate(messages):
         last = index == len(messages) - 1
@@ -59,7 +89,7 @@ async def deliver(
                 text=message.text,
                 parse_mode=ParseMode.HTML,
                 message_thread_id=int(target.thread_id) if target.thread_id else None,
-                link_preview_options=preview(message),
+                link_preview_options=options[index],
                 reply_parameters=(
                     ReplyParameters(quote, allow_sending_without_reply=True)
                     if quote is not None and index == 0
@@ -76,13 +106,64 @@ async def deliver(
     return sent
 
 
-async def _more_markup(
-    paging: Paging, more: Continuation, owner: str
+async def keyboard(
+    bot_username: str | None, paging: Paging, reply: Reply, owner: str
 ) -> InlineKeyboardMarkup | None:
-    data = await paging.encode(more, MORE, owner=owner)
-    if data is None:  # not saved (logged): the page goes out without its button
+    """The buttons under ``reply``'s last message, one a row ("More" first), or ``None``.
+
+    A button whose payload could not be saved, or a private action no start link can carry
+    (or before the bot's username is known), is left out with a log line: the message still
+    goes out, and a button that would act in the wrong chat is worse than none.
+    """
+    rows: list[list[InlineKeyboardButton]] = []
+    if reply.more is not None:
+        data = await paging.encode(reply.more, MORE, owner=owner)
+        if data is not None:  # not saved (logged): the page goes out without its button
+            rows.append([InlineKeyboardButton(reply.more.label, callback_data=data)])
+    for action in reply.actions:
+        button = await _button(bot_username, paging, action, owner)
+        if button is not None:
+            rows.append([button])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+async def _button(
+    bot_username: str | None, paging: Paging, action: Action, owner: str
+) -> InlineKeyboardButton | None:
+    if action.url is not None:
+        return InlineKeyboardButton(action.label, url=action.url)
+    assert action.command is not None  # an Action has exactly one of them
+    if action.private:
+        link = deep_link(bot_username, action.command)
+        if link is None:
+            log.warning(
+                "Telegram: no start link can carry %r (bot @%s); button %r left out",
+                action.command[:80],
+                bot_username,
+                action.label,
+            )
+            return None
+        return InlineKeyboardButton(action.label, url=link)
+    data = await paging.encode(Continuation(action.command, 1), ACTION, owner=owner)
+    return None if data is None else InlineKeyboardButton(action.label, callback_data=data)
+
+
+def deep_link(bot_username: str | None, command: str) -> str | None:
+    """``https://t.me/<bot>?start=<payload>`` for ``command``, if a start payload can carry it."""
+    payload = payload_for(command)
+    if not bot_username or payload is None:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(more.label, callback_data=data)]])
+    return f"https://t.me/{bot_username}?start={payload}"
+
+
+def _card(card: LinkPreview) -> LinkPreviewOptions:
+    """The chosen page's card; the size is stated either way, so Telegram never guesses."""
+    return LinkPreviewOptions(
+        url=card.url,
+        prefer_large_media=card.large,
+        prefer_small_media=not card.large,
+        show_above_text=card.above,
+    )
 
 
 def more_callback_data(more: Continuation, key: str | None = None) -> str | None:

@@ -38,12 +38,12 @@ from telegram.ext import (
 
 from adapters.telegram._errors import describe
 from adapters.telegram._render import render_html
-from adapters.telegram._send import MORE, deliver, preview
+from adapters.telegram._send import ACTION, MORE, deliver, preview
 from bot.commands import ChatKind, Context
 from bot.delivery import ChatMoved, DeliveryError, TargetGone
 from bot.model import Target
 from bot.pacing import Lane
-from bot.paging import expired_reply
+from bot.paging import EXPIRED, PayloadFormat, expired_reply
 from bot.platform import AdapterServices
 from bot.reply import Entry, Reply, shorten
 
@@ -82,6 +82,7 @@ class Updates:
         )
         application.add_handler(MessageHandler(filters.TEXT & updates, self._on_text))
         application.add_handler(CallbackQueryHandler(self._on_more, pattern=r"^more[:#]"))
+        application.add_handler(CallbackQueryHandler(self._on_action, pattern=r"^run[:#]"))
         application.add_handler(CallbackQueryHandler(self._on_stale_button))
         application.add_handler(InlineQueryHandler(self._on_inline_query))
         application.add_handler(
@@ -99,14 +100,27 @@ class Updates:
         )
         try:
             await deliver(
-                bot, self._services.paging, target, reply, quote=quote, lane=Lane.INTERACTIVE
+                bot,
+                self._services.paging,
+                target,
+                reply,
+                quote=quote,
+                lane=Lane.INTERACTIVE,
+                meta=self._services.meta,
             )
         except ChatMoved as moved:
             await self._services.note_unreachable(target, moved)
             log.info("Telegram: %s became %s; registrations moved", target, moved.new_chat_id)
             try:
                 moved_to = replace(target, chat_id=moved.new_chat_id)
-                await deliver(bot, self._services.paging, moved_to, reply, lane=Lane.INTERACTIVE)
+                await deliver(
+                    bot,
+                    self._services.paging,
+                    moved_to,
+                    reply,
+                    lane=Lane.INTERACTIVE,
+                    meta=self._services.meta,
+                )
             except DeliveryError as error:
                 log.warning("Telegram: reply to %s failed: %s", moved.new_chat_id, error)
         except DeliveryError as error:
@@ -184,13 +198,26 @@ class Updates:
             await self._answer(context.bot, ctx, reply, quote=quote)
 
     async def _on_more(self, update: Update, context: PtbContext) -> None:
-        """A "more" button: answer the button, send the next page below in the same chat/topic.
+        """A "more" button: answer the button, send the next page below in the same chat/topic."""
+        await self._on_button(update, context, MORE)
 
-        The presser is the asker (a channel's subscribers can press buttons, so there the
-        admin check asks Telegram rather than assuming the poster's rights).
+    async def _on_action(self, update: Update, context: PtbContext) -> None:
+        """A command button ("Stop PyTorch", "Follow PyTorch"): the command runs as whoever
+        pressed it, on their own subscriptions, and its answer goes below."""
+        await self._on_button(update, context, ACTION)
+
+    async def _on_button(self, update: Update, context: PtbContext, form: PayloadFormat) -> None:
+        """Answer the button, run its command line as the presser, send the reply below.
+
+        The presser is the asker, never the chat the message was first sent to (a digest
+        forwarded to someone else acts on theirs; a channel's subscribers can press buttons,
+        so there the admin check asks Telegram rather than assuming the poster's rights).
         """
         query = update.callback_query
-        if query is None or query.message is None:
+        if query is None:
+            return
+        if query.message is None:  # too old or out of the bot's reach: nowhere to answer
+            await _answer_query(query.answer(shorten(EXPIRED, MAX_CALLBACK_ANSWER_CHARS)))
             return
         origin = query.message
         ctx = self._context(
@@ -199,7 +226,8 @@ class Updates:
             thread_id=_topic(origin) if isinstance(origin, Message) else "",
             sender=query.from_user,
         )
-        found = await self._services.paging.decode(query.data or "", MORE)
+        ctx = replace(ctx, user_id=str(query.from_user.id))
+        found = await self._services.paging.decode(query.data or "", form)
         if found is None:
             text = shorten(expired_reply().plain_text(), MAX_CALLBACK_ANSWER_CHARS)
             await _answer_query(query.answer(text))

@@ -7,7 +7,7 @@ from bot.commands.reading import no_issue
 from bot.commands.registry import Command, Context, Permission, command
 from bot.publishing import publishing_status
 from bot.reply import Reply, Tone
-from bot.views import preview_reply
+from bot.views import headline_topics, preview_reply
 
 __all__ = ["COMMANDS"]
 
@@ -33,7 +33,8 @@ async def preview(ctx: Context, issue: int | None) -> Reply:
     if found is None:
         return no_issue(ctx, issue) if issue is not None else Reply.error("The archive is empty.")
     preview = await ctx.services.publisher.preview(found)
-    return preview_reply(found, preview.plan.describe(), preview.published)
+    topics = headline_topics(archive, found)
+    return preview_reply(found, preview.plan.describe(), preview.published, topics)
 
 
 @command(

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from bot.archive import MAX_QUERY_CHARS, QueryError
+from bot.commands import subscriptions
 from bot.commands.params import Param, ParamType, Suggest
-from bot.commands.registry import Command, Context, Permission, command
+from bot.commands.registry import ChatKind, Command, Context, Permission, command
 from bot.content.models import Issue
-from bot.reply import Block, Continuation, Entry, Paragraph, Reply, Tone, plural, shorten
-from bot.views import EntryPage, inline_entries, issue_reply, search_reply, section_reply
+from bot.deeplink import (
+    MAX_PAYLOAD_CHARS,
+    Follow,
+    Manage,
+    PayloadError,
+    command_for,
+    parse_payload,
+)
+from bot.reply import Action, Block, Continuation, Entry, Paragraph, Reply, Tone, plural, shorten
+from bot.views import (
+    EntryPage,
+    follow_actions,
+    headline_topics,
+    inline_entries,
+    issue_preview,
+    issue_reply,
+    search_reply,
+    section_reply,
+)
 
 __all__ = ["COMMANDS", "ISSUE_FOOTER", "inline_stories", "latest_or_error", "no_issue"]
 
@@ -58,9 +77,19 @@ def latest_or_error(ctx: Context) -> Issue | Reply:
 @command(
     "start",
     "Welcome and a quick tour",
-    "Says hello and shows what the bot can do.",
+    "Says hello and shows what the bot can do. The bot's buttons in channels open this chat "
+    "with a start link (/start follow-pytorch) that asks you to confirm before following.",
+    Param(
+        "link",
+        "What a start link asks for, e.g. follow-pytorch (buttons fill it in).",
+        required=False,
+        # Longer than Telegram allows, so an oversized link is told so rather than cut.
+        max_length=4 * MAX_PAYLOAD_CHARS,
+    ),
 )
-async def start(ctx: Context) -> Reply:
+async def start(ctx: Context, link: str | None) -> Reply:
+    if link:
+        return await _start_link(ctx, link)
     archive = ctx.services.archive.archive
     latest = archive.latest()
     blocks: list[Block] = [
@@ -79,6 +108,56 @@ async def start(ctx: Context) -> Reply:
         )
     )
     return Reply(title="Welcome to Deep Learning Weekly", blocks=tuple(blocks), tone=Tone.SUCCESS)
+
+
+async def _start_link(ctx: Context, link: str) -> Reply:
+    """``/start <payload>`` from a button's deep link: following a topic waits for the reader's
+    confirmation (a tap on a channel post is no promise to get direct messages); the topic
+    list and the reader's subscriptions are shown at once."""
+    try:
+        wanted = parse_payload(link.strip())
+    except PayloadError as exc:
+        return Reply.error(str(exc), hint="Send /topics to see what you can follow.")
+    if isinstance(wanted, Follow) and wanted.topic is not None:
+        topic = ctx.services.archive.archive.taxonomy.get(wanted.topic)
+        if topic is None:
+            return Reply.error(
+                f"That start link names the topic “{wanted.topic}”, which the bot doesn't "
+                "have (any more).",
+                hint="Send /topics to see the topics you can follow.",
+            )
+        mine = await ctx.services.store.subscriptions(ctx.platform, ctx.user_id)
+        if any(s.value == topic.id for s in mine):
+            return Reply.text(
+                f"You already follow {topic.label}. /subscriptions lists what you follow.",
+                ephemeral=True,
+            )
+        count = plural(len(ctx.services.archive.archive.stories_for_topic(topic.id)), "item")
+        return Reply(
+            title=f"Follow {topic.label}?",
+            blocks=(
+                *(
+                    (  # the shell is never published to: say so rather than promise
+                        Paragraph(f"The archive has {count} on {topic.label} so far."),
+                        subscriptions.where_digests_go(ctx),
+                    )
+                    if ctx.platform in ctx.services.publisher.local_platforms
+                    else (
+                        Paragraph(
+                            f"When a new issue has stories on {topic.label}, I'll send them to "
+                            f"you here. The archive has {count} on it so far."
+                        ),
+                    )
+                ),
+                Paragraph(
+                    "Stop any time with /unsubscribe or the button under a digest.", muted=True
+                ),
+            ),
+            actions=(Action(f"Follow {topic.label}", command=command_for(wanted)),),
+            ephemeral=True,
+        )
+    shown = subscriptions.subscriptions if isinstance(wanted, Manage) else subscriptions.topics
+    return await shown.handler(ctx)
 
 
 @command(
@@ -122,7 +201,16 @@ async def help_(ctx: Context, command: str | None) -> Reply:
 )
 async def latest(ctx: Context) -> Reply:
     issue = latest_or_error(ctx)
-    return issue if isinstance(issue, Reply) else issue_reply(issue, footer=ISSUE_FOOTER)
+    if isinstance(issue, Reply):
+        return issue
+    # Follow buttons as under the channel post: run in place in a private chat, else in the
+    # presser's own chat with the bot.
+    topics = headline_topics(ctx.services.archive.archive, issue)
+    return replace(
+        issue_reply(issue, footer=ISSUE_FOOTER),
+        actions=follow_actions(topics, private=ctx.chat_kind is not ChatKind.PRIVATE),
+        preview=issue_preview(issue),
+    )
 
 
 @command(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from bot.chat_prefs import Previews, chat_previews, forget_previews, set_chat_previews
 from bot.commands.params import Param, Suggest
 from bot.commands.registry import ChatKind, Command, Context, Permission, command
 from bot.content.topics import normalize
 from bot.model import MAX_SUBSCRIPTIONS, Subscription, SubscriptionKind
 from bot.reply import Block, Entry, Paragraph, Reply, Tone, plural
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "where_digests_go"]
 
 MAX_KEYWORD_CHARS = 40
 
@@ -74,8 +75,9 @@ async def topics(ctx: Context) -> Reply:
 @command(
     "subscribe",
     "Follow a topic or keyword",
-    "Follow a topic (see /topics) or any keyword: when a new issue has matching items, you get "
-    f"them by direct message. Separate several with commas. Up to {MAX_SUBSCRIPTIONS:,} in all.",
+    "Follow a topic (see /topics) or any keyword: when a new issue has matching items, Telegram "
+    "and Discord readers get them by direct message (the terminal shell gets none). Separate "
+    f"several with commas. Up to {MAX_SUBSCRIPTIONS:,} in all.",
     Param(
         "topic",
         "A topic (pytorch, nlp, …) or any keyword.",
@@ -125,12 +127,12 @@ async def subscribe(ctx: Context, topic: str) -> Reply:
         )
     lines.extend(Paragraph(f"Skipped: {p}.", muted=True) for p in problems)
     if outcome.added:
-        lines.append(_where_digests_go(ctx))
+        lines.append(where_digests_go(ctx))
     tone = Tone.SUCCESS if outcome.added else (Tone.ERROR if outcome.refused else Tone.INFO)
     return Reply(blocks=tuple(lines), tone=tone, ephemeral=True)
 
 
-def _where_digests_go(ctx: Context) -> Paragraph:
+def where_digests_go(ctx: Context) -> Paragraph:
     """The promise a subscription makes, kept: a platform that only lives in this process (the
     terminal shell) is never published to, so it must not be promised direct messages."""
     if ctx.platform in ctx.services.publisher.local_platforms:
@@ -222,29 +224,99 @@ async def subscriptions(ctx: Context) -> Reply:
     "weekly",
     "Post each new issue here automatically (admins)",
     "Registers this group or channel (or this forum topic/thread) for the automatic weekly post "
-    "of every new issue, or removes it. Only chat administrators can do this.",
-    Param("setting", "on or off.", choices=("on", "off")),
+    "of every new issue, or removes it; /weekly alone says how it stands. Posts show a link "
+    "card of the issue's web page; /weekly on nopreview leaves it out, /weekly on preview "
+    "brings it back. Only chat administrators can do this.",
+    Param(
+        "setting",
+        "on or off (leave out to see how it stands).",
+        required=False,
+        choices=("on", "off"),
+    ),
+    Param(
+        "card",
+        "preview or nopreview: whether posts show the issue's link card.",
+        required=False,
+        choices=tuple(p.value for p in Previews),
+    ),
     permission=Permission.CHAT_ADMIN,
     chats=(ChatKind.GROUP, ChatKind.CHANNEL),
-    examples=("/weekly on",),
+    examples=("/weekly on", "/weekly on nopreview", "/weekly"),
 )
-async def weekly(ctx: Context, setting: str) -> Reply:
+async def weekly(ctx: Context, setting: str | None, card: str | None) -> Reply:
     store = ctx.services.store
     where = "this topic" if ctx.thread_id else "this chat"
-    if setting == "on":
-        new = await store.register_channel(
-            ctx.target, title=ctx.chat_title, registered_by=ctx.user_id
-        )
-        if not new:
-            return Reply.text(f"{where.capitalize()} already gets the weekly post.")
+    target = ctx.target
+    if setting is None:
+        if card is not None:
+            return Reply.error(
+                f"Say /weekly on {card}: the link card goes with turning the weekly post on."
+            )
+        return await _weekly_status(ctx, where)
+    if setting == "off":
+        if card is not None:
+            return Reply.error(
+                f"/weekly off takes nothing after it; the {card} choice goes with /weekly on."
+            )
+        removed = await store.unregister_channel(target)
+        await forget_previews(store, target)  # a later registration starts from the default
+        if not removed:
+            return Reply.text(f"{where.capitalize()} wasn't getting the weekly post.")
+        return Reply.text(f"Done: {where} will no longer get the weekly post.", tone=Tone.SUCCESS)
+    new = await store.register_channel(target, title=ctx.chat_title, registered_by=ctx.user_id)
+    if new:
+        await forget_previews(store, target)  # whatever an earlier registration chose
+    if card is not None:
+        await set_chat_previews(store, target, Previews(card))
+    choice = await chat_previews(store, target)
+    if not new:
+        if card is None:
+            return Reply.text(
+                f"{where.capitalize()} already gets the weekly post, {_card_text(choice)}."
+            )
         return Reply.text(
-            f"Done: every new issue of Deep Learning Weekly will be posted in {where}. Turn it off with /weekly off.",
-            tone=Tone.SUCCESS,
+            f"Done: {where} keeps the weekly post, now {_card_text(choice)}.", tone=Tone.SUCCESS
         )
-    removed = await store.unregister_channel(ctx.target)
-    if not removed:
-        return Reply.text(f"{where.capitalize()} wasn't getting the weekly post.")
-    return Reply.text(f"Done: {where} will no longer get the weekly post.", tone=Tone.SUCCESS)
+    return Reply.text(
+        f"Done: every new issue of Deep Learning Weekly will be posted in {where}, "
+        f"{_card_text(choice)}. Turn it off with /weekly off.",
+        tone=Tone.SUCCESS,
+    )
+
+
+def _card_text(choice: Previews) -> str:
+    if choice is Previews.ON:
+        return (
+            "with a link card of the issue's web page where the platform shows link cards "
+            "(/weekly on nopreview leaves it out)"
+        )
+    return "without a link card (/weekly on preview shows it)"
+
+
+async def _weekly_status(ctx: Context, where: str) -> Reply:
+    """``/weekly`` alone: whether this chat gets the post, and how."""
+    target = ctx.target
+    registered = next(
+        (
+            c
+            for c in await ctx.services.store.channels(ctx.platform, active_only=False)
+            if c.target == target
+        ),
+        None,
+    )
+    if registered is None:
+        return Reply.text(
+            f"{where.capitalize()} doesn't get the weekly post. /weekly on starts it "
+            "(/weekly on nopreview: without the link card)."
+        )
+    choice = await chat_previews(ctx.services.store, target)
+    if not registered.active:
+        return Reply.text(
+            f"{where.capitalize()} is registered for the weekly post, but posting here failed "
+            f"({registered.inactive_reason or 'no reason recorded'}), so it is paused. "
+            "/weekly on starts it again."
+        )
+    return Reply.text(f"{where.capitalize()} gets the weekly post, {_card_text(choice)}.")
 
 
 COMMANDS: tuple[Command, ...] = (topics, subscribe, unsubscribe, subscriptions, weekly)

@@ -36,7 +36,14 @@ from bot.model import (
 )
 from bot.reply import Reply, plural
 from bot.store import Store
-from bot.views import channel_reply, digest_reply, format_counts, report_reply
+from bot.views import (
+    Followed,
+    channel_reply,
+    digest_reply,
+    format_counts,
+    headline_topics,
+    report_reply,
+)
 
 __all__ = ["Plan", "Preview", "PublishResult", "Publisher", "describe_counts", "report_payload"]
 
@@ -150,7 +157,9 @@ class Publisher:
             if items:
                 deliveries.append(
                     PlannedDelivery(
-                        Target.user(platform, user_id), DeliveryKind.DIGEST, {"items": items}
+                        Target.user(platform, user_id),
+                        DeliveryKind.DIGEST,
+                        {"items": items, "follows": matcher.follows(subscriptions)},
                     )
                 )
         return Plan(issue, tuple(deliveries))
@@ -267,11 +276,11 @@ class Publisher:
         if issue is None:
             raise PermanentError(f"issue #{issue_number} is no longer in the archive")
         if kind is DeliveryKind.CHANNEL:
-            return channel_reply(issue)
+            return channel_reply(issue, headline_topics(archive, issue))
         matches = _find_items(archive, issue, payload.get("items", ()))
         if not matches:
             raise PermanentError(f"none of the matching items is in issue #{issue.number} any more")
-        return digest_reply(issue, matches)
+        return digest_reply(issue, matches, _followed(payload.get("follows", ())))
 
     # -- reports --------------------------------------------------------------------------
 
@@ -335,11 +344,23 @@ class _DigestMatcher:
             for _, (story, reason) in sorted(reasons.items())
         ]
 
-    def reason(self, subscription: Subscription) -> str:
+    def follows(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
+        """Every subscription matching at least one item, as the digest's footer names them
+        and its Stop buttons stop them (``value``: what /unsubscribe takes)."""
+        return [
+            {"label": self.label(s), "value": s.value} for s in subscriptions if self.stories(s)
+        ]
+
+    def label(self, subscription: Subscription) -> str:
+        """How a reader knows the subscription: the topic's label, a keyword in quotes."""
         if subscription.kind is SubscriptionKind.TOPIC:
             topic = self.archive.taxonomy.get(subscription.value)
-            return f"topic {topic.label if topic else subscription.value}"
-        return f"keyword “{subscription.value}”"
+            return topic.label if topic else subscription.value
+        return f"“{subscription.value}”"
+
+    def reason(self, subscription: Subscription) -> str:
+        kind = "topic" if subscription.kind is SubscriptionKind.TOPIC else "keyword"
+        return f"{kind} {self.label(subscription)}"
 
 
 def _find_items(
@@ -357,6 +378,19 @@ def _find_items(
         if story is not None:
             found.append((story, str(entry.get("reason", "your topics"))))
     return found
+
+
+def _followed(planned: Sequence[Mapping[str, Any]]) -> list[Followed]:
+    """The subscriptions a digest row matched, each once (rows planned before digests named
+    them have none: the digest then offers only "Manage")."""
+    seen: dict[str, Followed] = {}
+    for entry in planned:
+        if not isinstance(entry, Mapping):
+            continue
+        value, label = entry.get("value"), entry.get("label")
+        if isinstance(value, str) and value and isinstance(label, str) and value not in seen:
+            seen[value] = Followed(label, value)
+    return list(seen.values())
 
 
 def report_payload(outcome: PublicationOutcome) -> dict[str, Any]:

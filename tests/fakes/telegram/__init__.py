@@ -41,7 +41,10 @@ World state
     ``unblock_user``, ``kick_bot_from``, ``migrate_group``; ``users`` and ``chats`` dicts.
 User input (each returns the update dict it queued)
     ``send_text``, ``channel_post``, ``press_button``, ``inline_query``, ``push_update``
-    (any raw update body). ``update_id`` grows monotonically. Group messages obey privacy
+    (any raw update body); ``open_link`` (a reader taps ``https://t.me/<bot>?start=<payload>``
+    and presses Start: ``/start <payload>``, the payload dropped if a client would not accept
+    it) and ``forward_message`` (a copy in another chat, with only its URL buttons, as
+    Telegram forwards). ``update_id`` grows monotonically. Group messages obey privacy
     mode (see ``send_text``); filtered updates land in ``filtered_updates``.
 Recording
     ``calls`` (every call made with the right token, :class:`RecordedCall`), ``calls_to``, ``messages``
@@ -50,6 +53,14 @@ Recording
     ``callback_answers``, ``chat_actions``, ``commands_for``, ``webhook``,
     ``webhook_deliveries``, ``pending_updates``, ``active_long_polls``,
     ``too_many_requests_sent``, ``warnings``, ``protocol_violations`` / ``take_violations()``.
+    A :class:`SentMessage` has ``buttons``, ``button_labels``, ``callback_data``, ``urls`` and
+    ``link_preview_options`` as Telegram keeps them (``is_disabled`` drops the URL; without a
+    URL the media size preferences are dropped).
+Keyboards
+    Inline buttons are read as the Bot API server reads them (Client.cpp,
+    ``get_inline_keyboard_button_type``): the first of url, callback_data, ... wins; a button
+    with two is a protocol violation (the real server silently drops the second); callback_data
+    is 1-64 bytes; URLs must be http(s), tg: or ton: links Telegram accepts.
 Protocol violations
     The Bot API ignores parameters and object fields it does not know, so a misspelling would
     pass in production. Each call is checked against tables derived from the official spec

@@ -41,18 +41,22 @@ _CHAT_ACTIONS: Final = frozenset(
         "upload_video_note",
     }
 )
+#: A button's kinds in the order the Bot API server tries them (Client::
+#: get_inline_keyboard_button_type): the first one present wins, the rest are ignored.
 _INLINE_BUTTON_ACTIONS: Final = (
     "url",
     "callback_data",
-    "web_app",
-    "login_url",
-    "switch_inline_query",
-    "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat",
-    "copy_text",
     "callback_game",
     "pay",
+    "switch_inline_query",
+    "switch_inline_query_chosen_chat",
+    "switch_inline_query_current_chat",
+    "login_url",
+    "web_app",
+    "copy_text",
 )
+#: What Telegram's clients accept as a deep link's ``start`` parameter.
+START_PARAMETER: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _COMMAND_RE: Final = re.compile(r"[a-z0-9_]+")
 _SECRET_TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _QUERY_ID_INVALID: Final = (

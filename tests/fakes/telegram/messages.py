@@ -214,9 +214,21 @@ class _MessageRules(_Core):
         text = button.get("text")
         if not isinstance(text, str):
             raise _bad_request(prefix + 'Field "text" must be of type String')
-        actions = [name for name in _INLINE_BUTTON_ACTIONS if name in button]
+        # An empty url or callback_data counts as absent (get_optional_string_field).
+        actions = [
+            name
+            for name in _INLINE_BUTTON_ACTIONS
+            if name in button and not (name in ("url", "callback_data") and button[name] == "")
+        ]
         if not actions:
             raise _bad_request(prefix + "Text buttons are unallowed in the inline keyboard")
+        if len(actions) > 1:
+            # The spec says exactly one; the server silently uses the first and drops the rest,
+            # so a button meant to call back would open a page instead: a bug, recorded.
+            self.protocol_violations.append(
+                f"InlineKeyboardButton {text!r} has {' and '.join(actions)}; exactly one may be "
+                f"set (the Bot API uses {actions[0]} and ignores the rest)"
+            )
         if text == "":
             return None
         result = copy.deepcopy(button)
@@ -296,15 +308,32 @@ class _MessageRules(_Core):
         return stored
 
     def _link_preview(self, params: _Params) -> tuple[JSONDict | None, bool | None]:
+        """The message's link preview options as Telegram keeps them (Client::
+        get_link_preview_options, then TDLib's process_input_message_text): ``is_disabled``
+        drops the URL, and without a URL the media size preferences mean nothing. The options
+        replace ``disable_web_page_preview`` when both are given."""
         options = params.json_("link_preview_options", "link preview options")
         disable_flag = params.raw.get("disable_web_page_preview")
         disable = params.bool_("disable_web_page_preview") if disable_flag is not None else None
-        if disable:
-            return {"is_disabled": True}, True
-        if isinstance(options, dict):
-            shown = {key: value for key, value in options.items() if value not in (None, False)}
-            return (shown or None), disable
-        return None, disable
+        if options is None:
+            return ({"is_disabled": True}, True) if disable else (None, disable)
+        if not isinstance(options, dict):
+            raise _bad_request("object expected as link preview options")
+        for name in ("is_disabled", "prefer_small_media", "prefer_large_media", "show_above_text"):
+            if options.get(name) is not None and not isinstance(options[name], bool):
+                raise _bad_request(f'field "{name}" must be of type Boolean')
+        url = options.get("url")
+        if url is not None and not isinstance(url, str):
+            raise _bad_request('field "url" must be of type String')
+        kept: JSONDict = {
+            key: value for key, value in options.items() if value not in (None, False, "")
+        }
+        if kept.get("is_disabled"):
+            kept.pop("url", None)
+        if not kept.get("url"):
+            kept.pop("prefer_small_media", None)
+            kept.pop("prefer_large_media", None)
+        return (kept or None), disable
 
     # ---------------------------------------------------------------- message store & JSON
 

@@ -170,6 +170,15 @@ class SentMessage:
         return [button for row in self.reply_markup["inline_keyboard"] for button in row]
 
     @property
+    def urls(self) -> list[str]:
+        """The ``url`` of every URL button (as Telegram normalised it)."""
+        return [str(b["url"]) for b in self.buttons if "url" in b]
+
+    @property
+    def button_labels(self) -> list[str]:
+        return [str(b["text"]) for b in self.buttons]
+
+    @property
     def callback_data(self) -> list[str]:
         """The ``callback_data`` of every callback button."""
         return [str(b["callback_data"]) for b in self.buttons if "callback_data" in b]

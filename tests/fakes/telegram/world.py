@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.telegram.constants import _DEFAULT_EXCLUDED_UPDATES, JSONDict, MemberStatus
+from tests.fakes.telegram.constants import (
+    _DEFAULT_EXCLUDED_UPDATES,
+    START_PARAMETER,
+    JSONDict,
+    MemberStatus,
+)
 from tests.fakes.telegram.messages import _MessageRules
 from tests.fakes.telegram.records import (
     FakeChat,
@@ -15,6 +22,8 @@ from tests.fakes.telegram.records import (
     _StoredMessage,
 )
 from tests.fakes.telegram.text import _trim_formatted, detect_entities, entity_text
+
+_TG_HOSTS: Final = frozenset({"t.me", "telegram.me", "www.t.me"})
 
 
 class _World(_MessageRules):
@@ -396,6 +405,66 @@ class _World(_MessageRules):
             "data": callback_data,
         }
         return self._enqueue({"callback_query": query}, deliver=True)
+
+    def forward_message(self, message: SentMessage, to_chat_id: int, from_user: int) -> JSONDict:
+        """A user forwards a bot message by hand to another chat; returns the copy (a
+        ``message`` update when the bot is there to see it, else only kept in that chat).
+
+        As Telegram does, the copy keeps the text and only the URL buttons: callback buttons
+        never travel with a forward, so nobody can press one on a copy.
+        """
+        chat = self._chat(to_chat_id)
+        user = self._sender(chat, from_user)
+        copied: JSONDict = {
+            "message_id": self._next_message_id(chat),
+            "from": user.to_dict(),
+            "chat": chat.to_dict(),
+            "date": self._now(),
+            "forward_origin": {
+                "type": "user",
+                "sender_user": self.bot.to_dict(),
+                "date": message.date,
+            },
+            "text": message.text,
+        }
+        if message.entities:
+            copied["entities"] = copy.deepcopy(message.entities)
+        rows = [
+            [b for b in row if "url" in b]
+            for row in (message.reply_markup or {}).get("inline_keyboard", [])
+        ]
+        if any(rows):
+            copied["reply_markup"] = {"inline_keyboard": [row for row in rows if row]}
+        self._history[chat.id][copied["message_id"]] = _StoredMessage(copied, None)
+        reason = (
+            None
+            if chat.type == "private"
+            else self._privacy_filter_reason(chat, message.text, [], False)
+        )
+        self._enqueue({"message": copied}, deliver=reason is None, reason=reason)
+        return copied
+
+    def open_link(self, user_id: int, url: str) -> JSONDict:
+        """A user taps a ``https://t.me/<bot>?start=<payload>`` link (a URL button, say) and
+        presses Start; returns the ``/start`` message update of their private chat.
+
+        As Telegram's clients do, the chat is opened (and started) if it never was, and a
+        ``start`` parameter they would not accept (not 1-64 of ``A-Z a-z 0-9 _ -``) is dropped:
+        the bot then gets a plain ``/start``. A link to another bot or site is refused.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or parts.netloc.lower() not in _TG_HOSTS:
+            raise ValueError(f"{url!r} is no t.me link")
+        name = parts.path.strip("/")
+        if name.lower() != (self.bot.username or "").lower():
+            raise ValueError(f"{url!r} opens @{name}, not this bot (@{self.bot.username})")
+        start = parse_qs(parts.query).get("start", [""])[0]
+        chat = self.chats.get(user_id)
+        if chat is None:
+            user = self._ensure_user(user_id)
+            chat = self.add_private_chat(user_id, user.first_name, username=user.username)
+        text = f"/start {start}" if START_PARAMETER.fullmatch(start) else "/start"
+        return self.send_text(chat.id, text, user_id)
 
     def inline_query(
         self,
