@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.commands import ChatKind, CommandRegistry, Context, Services
 from bot.delivery import DeliveryError, Limits, note_unreachable
+from bot.leadership import Leadership
 from bot.model import Target
 from bot.paging import Paging
 from bot.reply import Reply
@@ -93,6 +94,25 @@ class AdapterServices:
         """A reply failed: record what ``error`` says about ``target`` (gone, moved), as the
         dispatcher does for a delivery; ``True`` if it said anything."""
         return await note_unreachable(self._store, target, error)
+
+    def leadership(
+        self,
+        name: str,
+        *,
+        on_elected: Callable[[], Awaitable[None]],
+        on_deposed: Callable[[], Awaitable[None]],
+    ) -> Leadership:
+        """Do something in one process at a time among those sharing the store (e.g. the one
+        long-polling consumer of a bot token): ``await leadership.run()`` in a task."""
+        settings = self._handlers.settings
+        return Leadership(
+            self._store,
+            name,
+            settings.instance,
+            seconds=settings.lease_seconds,
+            on_elected=on_elected,
+            on_deposed=on_deposed,
+        )
 
     async def note_reachable(self, platform: str, user_id: str) -> None:
         """A reader can be written to again (they unblocked the bot)."""
