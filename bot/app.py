@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.delivery import ChatMoved, DeliveryError, Limits, RateLimited, TargetGone, TransientError
 from bot.leadership import Leadership
 from bot.metrics import MetricsServer, OutboxFigures, delivery_settled, rate_limited
-from bot.model import DeliveryStatus, Target, utcnow
+from bot.model import DeliveryStatus, Target, process_name, utcnow
 from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply
@@ -69,6 +69,8 @@ class App:
     _notices: Leadership | None = None  # who tells operators about rejected content
     _serving: bool = False  # every adapter started, not stopping yet (readiness)
     metrics: MetricsServer | None = None  # with DLW_METRICS_PORT, while running
+    #: This process in heartbeats and claims (``host:pid:random``): one row in ``dlw-bot status``.
+    process: str = field(default_factory=process_name)
 
     @classmethod
     def create(
@@ -124,6 +126,7 @@ class App:
         """Drain ``adapter``'s platform outbox in the background for the app's lifetime."""
         # Half the shutdown budget for sends under way, the rest for the adapters to stop.
         options.setdefault("shutdown_grace", self.settings.shutdown_timeout / 2)
+        options.setdefault("process", self.process)
         dispatcher = Dispatcher(
             _Counted(adapter), self.store, self.publisher, worker=self.settings.instance, **options
         )
@@ -217,7 +220,9 @@ class App:
 
         async def beat() -> None:
             while True:
-                await self.store.heartbeat(self.settings.instance, self.settings.instance)
+                await self.store.heartbeat(
+                    self.process, self.settings.instance, roles=self.settings.roles
+                )
                 await asyncio.sleep(every)
 
         self.supervise(beat, "heartbeat")

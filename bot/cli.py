@@ -1,7 +1,7 @@
 """``dlw-bot``: run the bot, try it in a shell, and manage content.
 
 dlw-bot                      same as ``dlw-bot run``
-dlw-bot run                  serve every configured platform (the shell if none is)
+dlw-bot run [--roles R,…]    serve every configured platform (the shell if none is)
 dlw-bot shell [-c LINE]      the interactive terminal bot, or one command
 dlw-bot validate [DIR]       check a content directory; exit 1 on any problem
 dlw-bot init [DIR]           create a working content directory (default ./content)
@@ -9,7 +9,7 @@ dlw-bot import SOURCE…       files, directories, - or URLs (posts, pages, feed
 dlw-bot approve [N]          move draft N into the archive (no N: list the drafts)
 dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
 dlw-bot publish [N] [--dry-run]  publish the newest unpublished issue (or N) now
-dlw-bot status               publications and delivery counts per platform
+dlw-bot status               publications, delivery counts, live instances and leases
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rich.console import Console
 
 from adapters.discord.settings import DiscordSettings
 from adapters.telegram.settings import TelegramSettings
-from bot.config import Settings
+from bot.config import Settings, parse_roles
 from bot.errors import DlwError
 from bot.reply import plural
 
@@ -61,16 +61,18 @@ class Platforms:
         return self.telegram.configured or self.discord.configured
 
     def adapters(self, app: App) -> list[Adapter]:
-        """An adapter for every platform with a token configured."""
+        """An adapter for every platform with a token configured; without the ``bot`` role
+        each only sends (the outbox, operators' notices) and receives nothing."""
+        receive = "bot" in app.settings.roles
         adapters: list[Adapter] = []
         if self.telegram.configured:
             from adapters.telegram import TelegramAdapter
 
-            adapters.append(TelegramAdapter(app.adapter_services, self.telegram))
+            adapters.append(TelegramAdapter(app.adapter_services, self.telegram, receive=receive))
         if self.discord.configured:
             from adapters.discord import DiscordAdapter
 
-            adapters.append(DiscordAdapter(app.adapter_services, self.discord))
+            adapters.append(DiscordAdapter(app.adapter_services, self.discord, receive=receive))
         return adapters
 
 
@@ -80,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _load(Settings)
         platforms = Platforms(telegram=_load(TelegramSettings), discord=_load(DiscordSettings))
+        if getattr(args, "roles", None) is not None:
+            settings = settings.model_copy(update={"roles": _roles(args.roles)})
     except _BadConfiguration:
         return 2
     _setup_logging(
@@ -137,6 +141,14 @@ def _load(model: type[_S]) -> _S:
         raise _BadConfiguration from None
 
 
+def _roles(text: str) -> tuple[str, ...]:
+    try:
+        return parse_roles(text)
+    except ValueError as exc:
+        print(f"configuration error: --roles: {exc}", file=sys.stderr)
+        raise _BadConfiguration from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlw-bot",
@@ -145,8 +157,15 @@ def _parser() -> argparse.ArgumentParser:
         "environment dlw-bot is installed in (e.g. .venv/bin/python -m bot).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser(
+    run = sub.add_parser(
         "run", help="serve every configured platform (the shell when none is configured)"
+    )
+    run.add_argument(
+        "--roles",
+        metavar="ROLES",
+        help="what this process does, comma-separated: bot (platform connections, commands), "
+        "dispatch (send the outbox), schedule (weekly slot, feed poller, content notices); "
+        "default DLW_ROLES, else all",
     )
     shell = sub.add_parser("shell", help="the bot in your terminal")
     shell.add_argument(
@@ -328,8 +347,10 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import show
+    from bot.model import utcnow
     from bot.publishing import publishing_status
     from bot.store import SQLiteStore
+    from bot.views import instances_reply
 
     async def go() -> int:
         store = await SQLiteStore.open(
@@ -337,9 +358,12 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         )
         try:
             reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
+            processes = instances_reply(await store.instances(), await store.leases(), now=utcnow())
         finally:
             await store.close()
-        show(Console(), reply, plain=not sys.stdout.isatty())
+        plain = not sys.stdout.isatty()
+        show(Console(), reply, plain=plain)
+        show(Console(), processes, plain=plain)
         return 0
 
     return asyncio.run(go())

@@ -84,10 +84,8 @@ class Leadership:
             self.decided.set()
             if self.held:
                 await self._step_down()
-                with contextlib.suppress(Exception):  # a newer store can hand it on at once
-                    release = getattr(self.leases, "release_lease", None)
-                    if release is not None:
-                        await release(self.name, self.holder)
+                with contextlib.suppress(Exception):  # hand it on at once; else it expires
+                    await self.leases.release_lease(self.name, self.holder)
 
     @property
     def _pace(self) -> float:

@@ -95,6 +95,12 @@ class AdapterServices:
         dispatcher does for a delivery; ``True`` if it said anything."""
         return await note_unreachable(self._store, target, error)
 
+    async def first_seen(self, platform: str, update_id: int) -> bool:
+        """Whether no process sharing the store has had this update yet: a platform that
+        retries (Telegram's webhook on any non-2xx answer) or a load balancer that delivers it
+        to another instance gets ``False`` and the update is dropped."""
+        return await self._store.first_seen(platform, update_id)
+
     def leadership(
         self,
         name: str,
