@@ -78,9 +78,18 @@ async def test_each_role_runs_only_its_part(settings: Settings) -> None:
     }
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The processes' settings on the test's SQLite file, or on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return settings
+    return settings.model_copy(update={"database": request.getfixturevalue("postgres_url")})
+
+
 async def test_status_lists_live_instances_with_roles_and_leases(
-    settings: Settings, tmp_path: Path
+    shared: Settings, tmp_path: Path
 ) -> None:
+    settings = shared
     worker = settings.model_copy(update={"roles": ("dispatch",), "instance": "worker-1"})
     leader = settings.model_copy(update={"instance": "leader-1", "lease_seconds": 30.0})
     async with (

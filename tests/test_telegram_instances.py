@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -77,6 +78,14 @@ class LoadBalancer:
         return web.Response(status=status)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The store the processes share: the test's SQLite file, or a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    return {"database": request.getfixturevalue("postgres_url")}
+
+
 @pytest.fixture
 async def pushing(fake: FakeTelegram) -> FakeTelegram:
     fake.push_webhook = True  # Telegram's side: deliver by itself, retry on any non-2xx
@@ -92,13 +101,18 @@ async def balancer() -> AsyncIterator[LoadBalancer]:
 
 
 async def test_an_update_telegram_retries_to_another_instance_is_handled_once(
-    pushing: FakeTelegram, balancer: LoadBalancer, launch: Launch, logs: LogWatch
+    pushing: FakeTelegram,
+    balancer: LoadBalancer,
+    launch: Launch,
+    logs: LogWatch,
+    shared: dict[str, Any],
 ) -> None:
     fake = pushing
     url = f"http://127.0.0.1:{balancer.port}/telegram/hook"
     instances = [
         await launch(
             {
+                **shared,
                 "instance": f"web-{n}",
                 "telegram_webhook_url": url,
                 "telegram_webhook_listen": "127.0.0.1",
@@ -136,9 +150,9 @@ async def test_an_update_telegram_retries_to_another_instance_is_handled_once(
 
 
 async def test_one_process_polls_the_others_send_and_one_takes_over(
-    fake: FakeTelegram, launch: Launch, logs: LogWatch
+    fake: FakeTelegram, launch: Launch, logs: LogWatch, shared: dict[str, Any]
 ) -> None:
-    options = {"lease_seconds": 0.6}
+    options = {**shared, "lease_seconds": 0.6}
     first = await launch({**options, "instance": "poll-a"})
     second = await launch({**options, "instance": "poll-b"})
     assert (first.polling, second.polling) == (True, False)
