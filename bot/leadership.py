@@ -71,8 +71,7 @@ class Leadership:
                     won = None
                 if won:
                     self._held_until = asked + self.seconds
-                    if not self.held:
-                        await self.on_elected()
+                    if not self.held and await self._take_office():
                         self.held = True
                         log.info("lease %s: %s leads", self.name, self.holder)
                 elif self.held and (won is False or loop.time() >= self._held_until - self._pace):
@@ -86,6 +85,20 @@ class Leadership:
                 await self._step_down()
                 with contextlib.suppress(Exception):  # hand it on at once; else it expires
                     await self.leases.release_lease(self.name, self.holder)
+
+    async def _take_office(self) -> bool:
+        """Start leading; if that fails (the platform is unreachable just now) the lease is
+        handed back, so another process may do better, and this one tries again later."""
+        try:
+            await self.on_elected()
+        except Exception:
+            log.exception(
+                "lease %s: %s could not start leading; letting go", self.name, self.holder
+            )
+            with contextlib.suppress(Exception):
+                await self.leases.release_lease(self.name, self.holder)
+            return False
+        return True
 
     @property
     def _pace(self) -> float:

@@ -52,3 +52,26 @@ async def test_one_leader_and_a_takeover_when_it_dies(tmp_path: Path) -> None:
         await asyncio.gather(*runs, return_exceptions=True)
         await second_store.close()
     assert events[-1] == "two deposed"
+
+
+async def test_a_leader_that_cannot_start_lets_go_and_tries_again(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "bot.sqlite3")
+    attempts: list[str] = []
+
+    async def flaky() -> None:
+        attempts.append("start")
+        if len(attempts) == 1:
+            raise ConnectionError("the platform is unreachable")
+
+    leadership = Leadership(store, "job", "one", seconds=0.3, on_elected=flaky)
+    run = asyncio.create_task(leadership.run())
+    try:
+        await leadership.decided.wait()
+        assert not leadership.held and await store.leases() == []  # handed back at once
+        await wait_for(lambda: leadership.held, "the second attempt", timeout=5)
+        assert attempts == ["start", "start"]
+        assert [lease.holder for lease in await store.leases()] == ["one"]
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await store.close()
