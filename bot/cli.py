@@ -273,11 +273,15 @@ def _run(settings: Settings, platforms: Platforms) -> int:
         return _shell(settings, argparse.Namespace(line=None))
     from bot.app import serve
     from bot.content.loader import ContentErrors
+    from bot.metrics import MetricsUnavailable
 
     try:
         return asyncio.run(serve(settings, platforms.adapters, local_platforms=LOCAL_PLATFORMS))
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
+        return 1
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,12 +36,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from bot.errors import DlwError
+
 __all__ = [
     "COMMAND_SECONDS",
     "MESSAGES",
     "RATE_LIMITED",
     "RATE_LIMIT_WAIT",
     "MetricsServer",
+    "MetricsUnavailable",
     "OutboxFigures",
     "command_timer",
     "delivery_settled",
@@ -70,6 +74,10 @@ COMMAND_SECONDS = Histogram(
     ["command"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+class MetricsUnavailable(DlwError):
+    """The metrics port can't be listened on (taken, or not this host's address)."""
 
 
 def delivery_settled(platform: str, outcome: str) -> None:
@@ -169,8 +177,9 @@ class MetricsServer:
             await web.TCPSite(runner, self.listen, self.port).start()
         except OSError as exc:
             await runner.cleanup()
-            raise OSError(
-                f"DLW_METRICS_PORT: can't listen on {self.listen}:{self.port}: {exc.strerror}"
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise MetricsUnavailable(
+                f"DLW_METRICS_PORT: can't listen on {self.listen}:{self.port}: {reason}"
             ) from None
         self._runner = runner
         REGISTRY.register(self._collector)

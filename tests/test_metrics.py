@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,7 +17,7 @@ from bot.cli import LOCAL_PLATFORMS
 from bot.config import Settings
 from bot.delivery import RateLimited
 from bot.model import Subscription, SubscriptionKind
-from tests.helpers import wait_for
+from tests.helpers import run_cli, wait_for
 from tests.test_publishing import ScriptedPlatform
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
@@ -137,3 +139,24 @@ async def test_no_port_no_server(app: App) -> None:
 def test_a_bad_port_is_a_configuration_error(settings: Settings) -> None:
     with pytest.raises(ValueError, match="less than or equal to 65535"):
         Settings(metrics_port=70000)
+
+
+def test_a_taken_metrics_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(
+            "run",
+            cwd=tmp_path,
+            env={
+                "DLW_DISCORD_TOKEN": "x.y.z",
+                "DLW_DISCORD_API_URL": "http://127.0.0.1:9",  # never reached: metrics come first
+                "DLW_METRICS_PORT": str(port),
+            },
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: DLW_METRICS_PORT: can't listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in result.stderr
