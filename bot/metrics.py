@@ -60,12 +60,15 @@ MESSAGES = Counter(
     ["platform", "outcome"],
 )
 RATE_LIMITED = Counter(
-    "dlw_rate_limited", "429 answers from a platform reaching the dispatcher.", ["platform"]
+    "dlw_rate_limited",
+    "429 answers from a platform, by who handled them: client (the platform's client library "
+    "waited and retried the request) or dispatcher (the 429 reached the outbox: the row waits).",
+    ["platform", "handled_by"],
 )
 RATE_LIMIT_WAIT = Histogram(
     "dlw_rate_limit_wait_seconds",
-    "How long the platform asked to wait (retry_after) on each 429.",
-    ["platform"],
+    "How long the platform asked to wait (retry_after) on each 429, by who handled it.",
+    ["platform", "handled_by"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
 COMMAND_SECONDS = Histogram(
@@ -85,10 +88,10 @@ def delivery_settled(platform: str, outcome: str) -> None:
     MESSAGES.labels(platform, outcome).inc()
 
 
-def rate_limited(platform: str, wait: float) -> None:
-    """``platform`` answered 429 and asked for ``wait`` seconds."""
-    RATE_LIMITED.labels(platform).inc()
-    RATE_LIMIT_WAIT.labels(platform).observe(wait)
+def rate_limited(platform: str, wait: float, *, handled_by: str = "dispatcher") -> None:
+    """``platform`` answered 429 and asked for ``wait`` seconds (see :data:`RATE_LIMITED`)."""
+    RATE_LIMITED.labels(platform, handled_by).inc()
+    RATE_LIMIT_WAIT.labels(platform, handled_by).observe(wait)
 
 
 @contextlib.contextmanager

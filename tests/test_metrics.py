@@ -78,8 +78,14 @@ async def test_deliveries_429s_and_outbox_depth_are_scraped(metrics_app: App) ->
     assert sent - value(before, "dlw_messages_total", platform="mx", outcome="sent") == 5
     limited = value(text, "dlw_messages_total", platform="mx", outcome="rate_limited")
     assert limited - value(before, "dlw_messages_total", platform="mx", outcome="rate_limited") == 1
-    waits = value(text, "dlw_rate_limit_wait_seconds_sum", platform="mx")
-    assert waits - value(before, "dlw_rate_limit_wait_seconds_sum", platform="mx") == 0.2
+    where = {"platform": "mx", "handled_by": "dispatcher"}
+    assert (
+        value(text, "dlw_rate_limited_total", **where)
+        - value(before, "dlw_rate_limited_total", **where)
+        == 1
+    )
+    waits = value(text, "dlw_rate_limit_wait_seconds_sum", **where)
+    assert waits - value(before, "dlw_rate_limit_wait_seconds_sum", **where) == 0.2
     assert value(text, "dlw_outbox_rows", platform="mx", status="sent") == 5
     assert value(text, "dlw_outbox_rows", platform="mx", status="pending") == 0
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from bot.reply import Reply
 from bot.store import Target
@@ -181,3 +182,17 @@ async def test_a_process_without_the_bot_role_never_receives(
     assert [m.text for m in fake.messages_in(BOB)] == ["digest"]
     assert fake.calls_to("getUpdates") == [] and fake.calls_to("setWebhook") == []
     assert fake.messages_in(ALICE) == []  # nobody answered: no process here has the bot role
+
+
+async def test_a_429_the_client_waits_out_is_counted_in_the_metrics(
+    fake: FakeTelegram, launch: Launch
+) -> None:
+    adapter = await launch()
+    where = {"platform": "telegram", "handled_by": "client"}
+    before = REGISTRY.get_sample_value("dlw_rate_limited_total", where) or 0.0
+    waited = REGISTRY.get_sample_value("dlw_rate_limit_wait_seconds_sum", where) or 0.0
+    fake.fail_next("sendMessage", error_code=429, retry_after=1)
+    await adapter.send(Target("telegram", str(BOB), direct=True), Reply.text("after a wait"))
+    assert [m.text for m in fake.messages_in(BOB)] == ["after a wait"]  # the client retried
+    assert REGISTRY.get_sample_value("dlw_rate_limited_total", where) == before + 1
+    assert REGISTRY.get_sample_value("dlw_rate_limit_wait_seconds_sum", where) == waited + 1
