@@ -193,14 +193,21 @@ class App:
         async def watch() -> None:
             async for outcome in self.archive.watch():
                 if outcome.errors:
-                    log.error(
-                        "content change rejected (%d problems); still serving the previous archive",
-                        len(outcome.errors),
-                    )
-                    if self._notices is None or self._notices.held:
-                        await self.tell_operators(content_rejected_reply(outcome.errors))
+                    await self.content_rejected(outcome.errors)
 
         self.supervise(watch, "content-watcher")
+
+    async def content_rejected(self, errors: Sequence[object]) -> bool:
+        """A content change was refused: log it, and tell operators if this process is the
+        one that does (see :meth:`watch_content`); ``True`` if it told them."""
+        log.error(
+            "content change rejected (%d problems); still serving the previous archive",
+            len(errors),
+        )
+        if self._notices is not None and not self._notices.held:
+            return False
+        await self.tell_operators(content_rejected_reply(errors))
+        return True
 
     def lead_notices(self) -> Leadership:
         """Compete for the ``content:notice`` lease: :meth:`watch_content` tells operators only

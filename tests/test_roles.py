@@ -5,6 +5,7 @@ each does; an unknown role is refused before anything starts; heartbeats carry t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.config import ROLES, Settings, parse_roles
+from bot.content.loader import ContentError
 from tests.helpers import run_cli, wait_for
 from tests.test_publishing import ScriptedPlatform
 
@@ -115,3 +117,26 @@ async def test_status_lists_live_instances_with_roles_and_leases(
     assert "roles: dispatch" in out
     assert "roles: bot, dispatch, schedule; leases: content:notice" in out
     assert "last heartbeat" in out
+
+
+async def test_operators_hear_of_rejected_content_from_one_process(settings: Settings) -> None:
+    errors = [ContentError("issues/0207.yaml", "title", "Field required")]
+    shared = settings.model_copy(update={"admins": ("tg:op",), "publish_schedule": "off"})
+    names = ("schedule-a", "schedule-b", "dispatch-only")
+    roles = (ROLES, ROLES, ("dispatch",))
+    platforms = [Platform() for _ in names]
+    async with contextlib.AsyncExitStack() as stack:
+        apps = []
+        for name, role, platform in zip(names, roles, platforms, strict=True):
+            configured = shared.model_copy(update={"instance": name, "roles": role})
+            app = await stack.enter_async_context(
+                App.create(configured, local_platforms=LOCAL_PLATFORMS)
+            )
+            await stack.enter_async_context(app.running([platform]))
+            apps.append(app)
+        await wait_for(lambda: any(a._notices and a._notices.held for a in apps), "a leader")
+        told = [await app.content_rejected(errors) for app in apps]
+    assert sorted(told) == [False, False, True] and told[2] is False
+    leader = told.index(True)
+    assert [len(p.to("op")) for p in platforms] == [int(i == leader) for i in range(3)]
+    assert "issues/0207.yaml: title: Field required" in platforms[leader].to("op")[0].plain_text()
