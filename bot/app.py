@@ -9,6 +9,13 @@ its :attr:`~App.adapter_services` only. Its lifecycle is one ``async with``::
 
 Background work (content watching, the weekly schedule, one outbox dispatcher per running
 platform) runs as tasks owned by the app, so leaving the blocks stops everything in order.
+
+Which of it runs is the process's roles (``DLW_ROLES``, ``dlw-bot run --roles``): ``dispatch``
+drains the outbox, ``schedule`` runs the weekly slot, the feed poller and the content watcher's
+operator notices (one process at a time, see :mod:`bot.leadership`); ``bot`` is the adapters
+receiving updates, which the entry point decides when it builds them. Every process reloads
+content, heartbeats with its roles (``dlw-bot status`` lists them) and, with
+``DLW_METRICS_PORT``, serves :mod:`bot.metrics`.
 """
 
 from __future__ import annotations
@@ -25,11 +32,16 @@ from typing import TYPE_CHECKING, Any
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, Throttle, build_registry
 from bot.config import Settings
+from bot.delivery import ChatMoved, DeliveryError, Limits, RateLimited, TargetGone, TransientError
+from bot.leadership import Leadership
+from bot.metrics import MetricsServer, OutboxFigures, delivery_settled, rate_limited
+from bot.model import DeliveryStatus, Target, process_name, utcnow
 from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
-from bot.store import SQLiteStore, Store
+from bot.store import Store, open_store
+from bot.store.urls import describe_location
 from bot.supervisor import supervise
 from bot.views import content_rejected_reply, task_failed_reply, task_recovered_reply
 
@@ -55,6 +67,11 @@ class App:
     adapters: list[Adapter] = field(default_factory=list)  # the running ones
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _publishing: list[asyncio.Task[Any]] = field(default_factory=list)  # of _tasks: stop first
+    _notices: Leadership | None = None  # who tells operators about rejected content
+    _serving: bool = False  # every adapter started, not stopping yet (readiness)
+    metrics: MetricsServer | None = None  # with DLW_METRICS_PORT, while running
+    #: This process in heartbeats and claims (``host:pid:random``): one row in ``dlw-bot status``.
+    process: str = field(default_factory=process_name)
 
     @classmethod
     def create(
@@ -74,9 +91,7 @@ class App:
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
         try:
-            store = await SQLiteStore.open(
-                settings.database, busy_timeout=settings.database_busy_timeout
-            )
+            store = await open_store(settings.database, busy_timeout=settings.database_busy_timeout)
         except BaseException:
             archive.archive.close()
             raise
@@ -85,7 +100,7 @@ class App:
             len(archive.archive.issues),
             archive.archive.item_count,
             settings.content_dir,
-            settings.database,
+            describe_location(settings.database),
         )
         app = cls(
             settings=settings,
@@ -111,8 +126,9 @@ class App:
         """Drain ``adapter``'s platform outbox in the background for the app's lifetime."""
         # Half the shutdown budget for sends under way, the rest for the adapters to stop.
         options.setdefault("shutdown_grace", self.settings.shutdown_timeout / 2)
+        options.setdefault("process", self.process)
         dispatcher = Dispatcher(
-            adapter, self.store, self.publisher, worker=self.settings.instance, **options
+            _Counted(adapter), self.store, self.publisher, worker=self.settings.instance, **options
         )
         self.dispatchers.append(dispatcher)
         self._publishing.append(self.supervise(dispatcher.run, f"dispatcher-{adapter.platform}"))
@@ -171,18 +187,88 @@ class App:
         )
 
     def watch_content(self) -> None:
-        """Reload the archive whenever the content directory changes."""
+        """Reload the archive whenever the content directory changes. While :meth:`running`,
+        operators hear of a rejected change from one process only: the ``content:notice``
+        leader among those in the ``schedule`` role, not once per process sharing the store."""
 
         async def watch() -> None:
             async for outcome in self.archive.watch():
                 if outcome.errors:
-                    log.error(
-                        "content change rejected (%d problems); still serving the previous archive",
-                        len(outcome.errors),
-                    )
-                    await self.tell_operators(content_rejected_reply(outcome.errors))
+                    await self.content_rejected(outcome.errors)
 
         self.supervise(watch, "content-watcher")
+
+    async def content_rejected(self, errors: Sequence[object]) -> bool:
+        """A content change was refused: log it, and tell operators if this process is the
+        one that does (see :meth:`watch_content`); ``True`` if it told them."""
+        log.error(
+            "content change rejected (%d problems); still serving the previous archive",
+            len(errors),
+        )
+        if self._notices is not None and not self._notices.held:
+            return False
+        await self.tell_operators(content_rejected_reply(errors))
+        return True
+
+    def lead_notices(self) -> Leadership:
+        """Compete for the ``content:notice`` lease: :meth:`watch_content` tells operators only
+        while this process holds it (see :mod:`bot.leadership`)."""
+        self._notices = Leadership(
+            self.store,
+            "content:notice",
+            self.settings.instance,
+            seconds=self.settings.lease_seconds,
+        )
+        self.supervise(self._notices.run, "content-notice-lease")
+        return self._notices
+
+    def heartbeat(self, every: float = 10.0) -> None:
+        """Tell the store this process is alive, with its roles, every ``every`` seconds."""
+
+        async def beat() -> None:
+            while True:
+                await self.store.heartbeat(
+                    self.process, self.settings.instance, roles=self.settings.roles
+                )
+                await asyncio.sleep(every)
+
+        self.supervise(beat, "heartbeat")
+
+    async def outbox_figures(self) -> OutboxFigures:
+        """The outbox at a glance, for a metrics scrape: rows by status and the longest wait."""
+        counts = await self.store.outbox_counts()
+        rows = {p: {s.value: n for s, n in by.items()} for p, by in counts.items()}
+        now = utcnow()
+        oldest: dict[str, float] = {}
+        for platform, by in counts.items():
+            if not by.get(DeliveryStatus.PENDING):
+                continue
+            due = await self.store.next_due(platform)
+            oldest[platform] = max(0.0, (now - due).total_seconds()) if due else 0.0
+        return OutboxFigures(rows, oldest)
+
+    async def readiness(self) -> str | None:
+        """``None`` when this process can do its work: the store answers and every adapter is
+        connected; else why not."""
+        if not self._serving:
+            return "starting or stopping"
+        await self.store.get_meta("schedule.last_slot")  # a read: the database answers
+        for adapter in self.adapters:
+            if not getattr(adapter, "ready", True):
+                return f"the {adapter.platform} adapter is not connected"
+        return None
+
+    async def serve_metrics(self) -> MetricsServer | None:
+        """``/metrics``, ``/healthz`` and ``/readyz`` on ``DLW_METRICS_PORT``, if set."""
+        port = self.settings.metrics_port
+        if port is None:
+            return None
+        server = MetricsServer(
+            self.outbox_figures, self.readiness, listen=self.settings.metrics_listen, port=port
+        )
+        await server.start()
+        self.metrics = server
+        return server
 
     async def tell_operators(self, reply: Reply) -> None:
         """Best effort: a direct message to every operator on a platform this process runs."""
@@ -212,8 +298,15 @@ class App:
         """Serve ``adapters``: start each (and its outbox dispatcher) after the content watcher
         and the baseline, then the weekly schedule; on the way out stop publishing while the
         adapters are still connected (sends under way are recorded), then the adapters."""
+        roles = self.settings.roles
         started: list[Adapter] = []
         try:
+            await self.serve_metrics()
+            self.heartbeat()
+            if "schedule" in roles:
+                self.lead_notices()
+            else:  # never run, so never held: the schedule processes tell operators
+                self._notices = Leadership(self.store, "content:notice", self.settings.instance)
             self.watch_content()
             await self.publisher.ensure_baseline()
             for adapter in adapters:
@@ -221,17 +314,25 @@ class App:
                 started.append(adapter)
                 self.adapters.append(adapter)
                 log.info("%s adapter running", adapter.platform)
-                self.dispatch(adapter)
-            self.schedule_publishing()
-            self.poll_feed()
+                if "dispatch" in roles:
+                    self.dispatch(adapter)
+            if "schedule" in roles:
+                self.schedule_publishing()
+                self.poll_feed()
+            log.info("roles: %s", ", ".join(roles))
+            self._serving = True
             yield
         finally:
+            self._serving = False
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.settings.shutdown_timeout
             await self.stop_publishing()
             self.adapters.clear()
             for adapter in reversed(started):
                 await _stop_adapter(adapter, max(0.1, deadline - loop.time()))
+            if self.metrics is not None:
+                metrics, self.metrics = self.metrics, None
+                await metrics.stop()
 
     async def close(self) -> None:
         """Stop every background task, close the store and the archive's index."""
@@ -270,6 +371,48 @@ class _Opening:
     ) -> None:
         if self._app is not None:
             await self._app.close()
+
+
+@dataclass
+class _Counted:
+    """An adapter as the dispatcher sees it, with each send's outcome counted for
+    :mod:`bot.metrics` (sent, rate_limited, gone, moved, retry, failed) and each 429's wait."""
+
+    adapter: Adapter
+    platform: str = field(init=False)
+    limits: Limits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.platform = self.adapter.platform
+        self.limits = self.adapter.limits
+
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
+        platform = self.adapter.platform
+        try:
+            ids = await self.adapter.send(target, reply, skip=skip)
+        except RateLimited as error:
+            rate_limited(platform, error.retry_after)
+            delivery_settled(platform, "rate_limited")
+            raise
+        except DeliveryError as error:
+            delivery_settled(platform, _outcome(error))
+            raise
+        except Exception:
+            delivery_settled(platform, "failed")
+            raise
+        delivery_settled(platform, "sent")
+        return ids
+
+
+def _outcome(error: DeliveryError) -> str:
+    """The metrics label of a failed send, as the dispatcher will treat it."""
+    if isinstance(error, TargetGone):
+        return "gone"
+    if isinstance(error, ChatMoved):
+        return "moved"
+    if isinstance(error, TransientError):
+        return "retry"
+    return "failed"
 
 
 async def _stop_adapter(adapter: Adapter, timeout: float) -> None:  # noqa: ASYNC109

@@ -1,7 +1,7 @@
 """``dlw-bot``: run the bot, try it in a shell, and manage content.
 
 dlw-bot                      same as ``dlw-bot run``
-dlw-bot run                  serve every configured platform (the shell if none is)
+dlw-bot run [--roles R,…]    serve every configured platform (the shell if none is)
 dlw-bot shell [-c LINE]      the interactive terminal bot, or one command
 dlw-bot validate [DIR]       check a content directory; exit 1 on any problem
 dlw-bot init [DIR]           create a working content directory (default ./content)
@@ -9,7 +9,9 @@ dlw-bot import SOURCE…       files, directories, - or URLs (posts, pages, feed
 dlw-bot approve [N]          move draft N into the archive (no N: list the drafts)
 dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
 dlw-bot publish [N] [--dry-run]  publish the newest unpublished issue (or N) now
-dlw-bot status               publications and delivery counts per platform
+dlw-bot status               publications, delivery counts, live instances and leases
+dlw-bot db migrate [DB]      bring the database (default DLW_DATABASE) to this version's schema
+dlw-bot db copy SRC DST [--force]  every table of one database into another (SQLite → PostgreSQL)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rich.console import Console
 
 from adapters.discord.settings import DiscordSettings
 from adapters.telegram.settings import TelegramSettings
-from bot.config import Settings
+from bot.config import Settings, parse_roles
 from bot.errors import DlwError
 from bot.reply import plural
 
@@ -61,16 +63,18 @@ class Platforms:
         return self.telegram.configured or self.discord.configured
 
     def adapters(self, app: App) -> list[Adapter]:
-        """An adapter for every platform with a token configured."""
+        """An adapter for every platform with a token configured; without the ``bot`` role
+        each only sends (the outbox, operators' notices) and receives nothing."""
+        receive = "bot" in app.settings.roles
         adapters: list[Adapter] = []
         if self.telegram.configured:
             from adapters.telegram import TelegramAdapter
 
-            adapters.append(TelegramAdapter(app.adapter_services, self.telegram))
+            adapters.append(TelegramAdapter(app.adapter_services, self.telegram, receive=receive))
         if self.discord.configured:
             from adapters.discord import DiscordAdapter
 
-            adapters.append(DiscordAdapter(app.adapter_services, self.discord))
+            adapters.append(DiscordAdapter(app.adapter_services, self.discord, receive=receive))
         return adapters
 
 
@@ -80,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _load(Settings)
         platforms = Platforms(telegram=_load(TelegramSettings), discord=_load(DiscordSettings))
+        if getattr(args, "roles", None) is not None:
+            settings = settings.model_copy(update={"roles": _roles(args.roles)})
     except _BadConfiguration:
         return 2
     _setup_logging(
@@ -89,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command in {None, "run"}:
         return _guarded(lambda: _run(settings, platforms))
+    if args.command == "db":
+        return _guarded(lambda: _db(settings, args))
     handler = {
         "shell": _shell,
         "validate": _validate,
@@ -104,11 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _guarded(run: Callable[[], int]) -> int:
     """Run a subcommand; a database that can't be opened is one line and exit 1 (never a
-    traceback, never a process left hanging), Ctrl-C is 130."""
-    from bot.store import StoreUnavailable
+    traceback, never a process left hanging), a database server that can't be reached or
+    refuses us is a configuration error (exit 2), Ctrl-C is 130."""
+    from bot.store import StoreUnavailable, StoreUnreachable
 
     try:
         return run()
+    except StoreUnreachable as exc:  # the setting names a server that is not there for us
+        print(f"configuration error: DLW_DATABASE: {exc}", file=sys.stderr)
+        return 2
     except StoreUnavailable as exc:
         print(f"database error: {exc}", file=sys.stderr)
         return 1
@@ -137,6 +149,14 @@ def _load(model: type[_S]) -> _S:
         raise _BadConfiguration from None
 
 
+def _roles(text: str) -> tuple[str, ...]:
+    try:
+        return parse_roles(text)
+    except ValueError as exc:
+        print(f"configuration error: --roles: {exc}", file=sys.stderr)
+        raise _BadConfiguration from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlw-bot",
@@ -145,8 +165,15 @@ def _parser() -> argparse.ArgumentParser:
         "environment dlw-bot is installed in (e.g. .venv/bin/python -m bot).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser(
+    run = sub.add_parser(
         "run", help="serve every configured platform (the shell when none is configured)"
+    )
+    run.add_argument(
+        "--roles",
+        metavar="ROLES",
+        help="what this process does, comma-separated: bot (platform connections, commands), "
+        "dispatch (send the outbox), schedule (weekly slot, feed poller, content notices); "
+        "default DLW_ROLES, else all",
     )
     shell = sub.add_parser("shell", help="the bot in your terminal")
     shell.add_argument(
@@ -205,6 +232,22 @@ def _parser() -> argparse.ArgumentParser:
         help="print what would be sent (counts per platform and a sample) and change nothing",
     )
     sub.add_parser("status", help="publications and delivery counts per platform")
+    db = sub.add_parser("db", help="the database: migrate it, copy it into another")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    migrate = db_sub.add_parser("migrate", help="apply the schema migrations and print versions")
+    migrate.add_argument(
+        "database", nargs="?", help="a SQLite file or postgresql:// URL (default DLW_DATABASE)"
+    )
+    copy = db_sub.add_parser(
+        "copy",
+        help="copy every table of SRC into DST (e.g. a SQLite file into a postgresql:// URL), "
+        "in one transaction, verified by per-table counts",
+    )
+    copy.add_argument("source", metavar="SRC", help="the database to copy from")
+    copy.add_argument("target", metavar="DST", help="the database to copy into (empty)")
+    copy.add_argument(
+        "--force", action="store_true", help="replace what DST holds instead of refusing"
+    )
     return parser
 
 
@@ -230,11 +273,15 @@ def _run(settings: Settings, platforms: Platforms) -> int:
         return _shell(settings, argparse.Namespace(line=None))
     from bot.app import serve
     from bot.content.loader import ContentErrors
+    from bot.metrics import MetricsUnavailable
 
     try:
         return asyncio.run(serve(settings, platforms.adapters, local_platforms=LOCAL_PLATFORMS))
     except ContentErrors as exc:
         _print_content_errors(exc.errors)
+        return 1
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
@@ -328,21 +375,108 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import show
+    from bot.model import utcnow
     from bot.publishing import publishing_status
-    from bot.store import SQLiteStore
+    from bot.store import open_store
+    from bot.views import instances_reply
 
     async def go() -> int:
-        store = await SQLiteStore.open(
-            settings.database, busy_timeout=settings.database_busy_timeout
-        )
+        store = await open_store(settings.database, busy_timeout=settings.database_busy_timeout)
         try:
             reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
+            processes = instances_reply(await store.instances(), await store.leases(), now=utcnow())
         finally:
             await store.close()
-        show(Console(), reply, plain=not sys.stdout.isatty())
+        plain = not sys.stdout.isatty()
+        show(Console(), reply, plain=plain)
+        show(Console(), processes, plain=plain)
         return 0
 
     return asyncio.run(go())
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store.urls import describe_location, parse_location
+
+    named: dict[str, Path | str] = {}
+    for label, value in (
+        [("DATABASE", args.database or settings.database)]
+        if args.db_command == "migrate"
+        else [("SRC", args.source), ("DST", args.target)]
+    ):
+        try:
+            named[label] = parse_location(value)
+        except ValueError as exc:
+            print(f"configuration error: {label}: {exc}", file=sys.stderr)
+            return 2
+    if args.db_command == "migrate":
+        return asyncio.run(_db_migrate(named["DATABASE"], settings))
+    source, target = named["SRC"], named["DST"]
+    if _same_database(source, target):
+        print(
+            f"error: SRC and DST are the same database ({describe_location(source)})",
+            file=sys.stderr,
+        )
+        return 2
+    return asyncio.run(_db_copy(source, target, settings, force=args.force))
+
+
+def _same_database(a: Path | str, b: Path | str) -> bool:
+    if isinstance(a, Path) and isinstance(b, Path):
+        return a.resolve() == b.resolve()
+    return a == b
+
+
+async def _db_migrate(location: Path | str, settings: Settings) -> int:
+    from bot.store import open_store
+    from bot.store.urls import describe_location
+
+    store = await open_store(location, busy_timeout=settings.database_busy_timeout)
+    try:
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    print(f"{describe_location(location)}: schema version {version}, up to date")
+    return 0
+
+
+async def _db_copy(
+    source: Path | str, target: Path | str, settings: Settings, *, force: bool
+) -> int:
+    from bot.store import StoreError, StoreUnreachable, open_store
+    from bot.store.copy import CopyRefused, copy_store
+    from bot.store.urls import describe_location
+
+    opened = []
+    try:
+        for label, location in (("SRC", source), ("DST", target)):
+            try:
+                opened.append(
+                    await open_store(location, busy_timeout=settings.database_busy_timeout)
+                )
+            except StoreUnreachable as exc:
+                print(f"configuration error: {label}: {exc}", file=sys.stderr)
+                return 2
+        try:
+            counts = await copy_store(opened[0], opened[1], force=force)
+        except CopyRefused as exc:
+            print(f"copy refused: {exc}", file=sys.stderr)
+            return 1
+        except StoreError as exc:  # e.g. a value the target refuses: its transaction undone
+            print(f"copy failed, nothing was written to DST: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        for store in opened:
+            await store.close()
+    print(f"copied {describe_location(source)} → {describe_location(target)}")
+    width = max(len(c.table) for c in counts)
+    for c in counts:
+        print(f"  {c.table:<{width}}  {c.source:>8} rows → {c.target:>8}")
+    print(f"  {'total':<{width}}  {sum(c.source for c in counts):>8} rows, every count verified")
+    return 0
 
 
 # -- content -----------------------------------------------------------------------------

@@ -17,8 +17,38 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.model import process_name
 from bot.schedule import Schedule, ScheduleError
+from bot.store.urls import parse_location
 
-__all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
+__all__ = [
+    "ROLES",
+    "Settings",
+    "bundled_content_dir",
+    "default_content_dir",
+    "parse_interval",
+    "parse_roles",
+]
+
+#: What one process can be asked to do (``dlw-bot run --roles``, ``DLW_ROLES``): ``bot`` connects
+#: to the platforms and answers commands, ``dispatch`` drains the outbox, ``schedule`` runs the
+#: weekly slot, the feed poller and the content watcher's operator notices.
+ROLES = ("bot", "dispatch", "schedule")
+
+
+def parse_roles(value: object) -> tuple[str, ...]:
+    """``bot,dispatch`` → ``("bot", "dispatch")`` in :data:`ROLES` order; ``all`` or empty: every
+    role. An unknown role is a ``ValueError`` naming it and the known ones."""
+    if isinstance(value, str):
+        parts = [part.strip().lower() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = [str(part).strip().lower() for part in value]
+    else:
+        raise ValueError("should be a comma-separated list of roles")
+    if not parts or parts == ["all"]:
+        return ROLES
+    unknown = sorted(set(parts) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r}; the roles are {', '.join(ROLES)} (or all)")
+    return tuple(role for role in ROLES if role in parts)
 
 
 def bundled_content_dir() -> Path:
@@ -67,7 +97,11 @@ class Settings(BaseSettings):
         description="Content directory (issues/, topics.yaml); default ./content when it exists, "
         "else the bundled copy.",
     )
-    database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
+    database: Path | str = Field(
+        default=Path("dlw-bot.sqlite3"),
+        description="The store: a SQLite file (or sqlite:///file), or a PostgreSQL URL "
+        "postgresql://user:password@host/database for several processes on one store.",
+    )
     database_busy_timeout: float = Field(
         default=3.0,
         description="Seconds a database statement waits for another process's write lock.",
@@ -136,6 +170,34 @@ class Settings(BaseSettings):
         "start.",
     )
 
+    roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=ROLES,
+        description="What this process does, comma-separated: bot (platform connections and "
+        "commands), dispatch (sends the outbox), schedule (weekly slot, feed poller, content "
+        "notices); default all. `dlw-bot run --roles` overrides it.",
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a process's leadership (Telegram long polling, content notices) "
+        "lasts unrenewed: another process takes over this long after the leader died.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics, /healthz and /readyz endpoints (unset: off).",
+    )
+    metrics_listen: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics endpoints bind (0.0.0.0 in a container).",
+    )
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _parse_roles(cls, value: object) -> tuple[str, ...]:
+        return parse_roles(value)
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
@@ -151,6 +213,13 @@ class Settings(BaseSettings):
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
         return value
+
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, value: Path | str) -> Path | str:
+        """A SQLite path, or a PostgreSQL URL kept as written; another URL is refused here, at
+        start, rather than taken for a file name."""
+        return parse_location(value)
 
     @field_validator("feed_url")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.commands import ChatKind, CommandRegistry, Context, Services
 from bot.delivery import DeliveryError, Limits, note_unreachable
+from bot.leadership import Leadership
 from bot.model import Target
 from bot.paging import Paging
 from bot.reply import Reply
@@ -121,6 +122,31 @@ class AdapterServices:
         """A reply failed: record what ``error`` says about ``target`` (gone, moved), as the
         dispatcher does for a delivery; ``True`` if it said anything."""
         return await note_unreachable(self._store, target, error)
+
+    async def first_seen(self, platform: str, update_id: int) -> bool:
+        """Whether no process sharing the store has had this update yet: a platform that
+        retries (Telegram's webhook on any non-2xx answer) or a load balancer that delivers it
+        to another instance gets ``False`` and the update is dropped."""
+        return await self._store.first_seen(platform, update_id)
+
+    def leadership(
+        self,
+        name: str,
+        *,
+        on_elected: Callable[[], Awaitable[None]],
+        on_deposed: Callable[[], Awaitable[None]],
+    ) -> Leadership:
+        """Do something in one process at a time among those sharing the store (e.g. the one
+        long-polling consumer of a bot token): ``await leadership.run()`` in a task."""
+        settings = self._handlers.settings
+        return Leadership(
+            self._store,
+            name,
+            settings.instance,
+            seconds=settings.lease_seconds,
+            on_elected=on_elected,
+            on_deposed=on_deposed,
+        )
 
     async def note_reachable(self, platform: str, user_id: str) -> None:
         """A reader can be written to again (they unblocked the bot)."""

@@ -17,7 +17,7 @@ from typing import Any
 from bot.archive import Archive, QueryError, SearchPage, Story
 from bot.content.models import Issue, Item, Section
 from bot.content.topics import Topic
-from bot.model import DeliveryStatus, Publication
+from bot.model import DeliveryStatus, Instance, Lease, Publication
 from bot.reply import (
     Action,
     Block,
@@ -49,6 +49,7 @@ __all__ = [
     "format_counts",
     "headline_topics",
     "inline_entries",
+    "instances_reply",
     "issue_preview",
     "issue_reply",
     "preview_reply",
@@ -481,3 +482,35 @@ def content_rejected_reply(errors: Sequence[object], limit: int = 10) -> Reply:
         title="Content problem",
         tone=Tone.ERROR,
     )
+
+
+def instances_reply(
+    instances: Sequence[Instance], leases: Sequence[Lease], *, now: dt.datetime
+) -> Reply:
+    """``dlw-bot status``'s processes: each live instance with its roles, when it started and
+    was last heard from, and the leases it holds (long polling, notices, the feed poller)."""
+    held: dict[str, list[str]] = {}
+    for lease in leases:
+        held.setdefault(lease.holder, []).append(lease.name)
+    blocks: list[Block] = []
+    if not instances:
+        blocks.append(Paragraph("No process has sent a heartbeat in the last minute."))
+    for instance in instances:
+        ago = max(0.0, (now - instance.last_seen).total_seconds())
+        names = sorted({*held.pop(instance.process, []), *held.pop(instance.worker, [])})
+        blocks.append(
+            Entry(
+                title=instance.worker
+                if instance.worker == instance.process
+                else f"{instance.worker} ({instance.process})",
+                summary=f"roles: {', '.join(instance.roles) or 'not reported'}"
+                + (f"; leases: {', '.join(names)}" if names else ""),
+                meta=f"started {instance.started_at:%Y-%m-%d %H:%M} UTC · last heartbeat "
+                f"{ago:.0f} s ago",
+            )
+        )
+    for holder, names in sorted(held.items()):  # held by a process silent for over a minute
+        blocks.append(
+            Paragraph(f"Lease {', '.join(sorted(names))}: held by {holder}, not heard from lately.")
+        )
+    return Reply(title=f"Instances ({len(instances)})", blocks=tuple(blocks), ephemeral=True)

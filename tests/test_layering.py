@@ -18,6 +18,7 @@ LEAVES = {
     "bot.errors": set(),
     "bot.files": {"bot.errors"},
     "bot.schedule": {"bot.errors"},
+    "bot.metrics": {"bot.errors"},
     "bot.model": set(),
     "bot.pacing": {"bot.errors"},
     "bot.reply": set(),

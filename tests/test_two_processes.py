@@ -58,7 +58,7 @@ class OpenPlatform(ScriptedPlatform):
         return None
 
 
-def process_settings(content_dir: Path, database: Path, instance: str | None) -> Settings:
+def process_settings(content_dir: Path, database: Path | str, instance: str | None) -> Settings:
     if instance is None:
         return Settings(content_dir=content_dir, database=database)
     return Settings(content_dir=content_dir, database=database, instance=instance)

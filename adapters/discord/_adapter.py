@@ -69,7 +69,7 @@ from adapters.discord._actions import (
     link_button,
 )
 from adapters.discord._channels import crosspost_refused_reply, match_tags, thread_name
-from adapters.discord._client import INTENTS, NO_MENTIONS, Client, point_discord_at
+from adapters.discord._client import INTENTS, NO_MENTIONS, Client, make_client, point_discord_at
 from adapters.discord._commands import command_set_hash, slash_command
 from adapters.discord._errors import delivery_error, describe, install_log_redaction
 from adapters.discord._more import MORE, MoreButton
@@ -115,6 +115,7 @@ class DiscordAdapter:
         settings: DiscordSettings,
         *,
         answer_budget: float = ANSWER_BUDGET,
+        receive: bool = True,
     ) -> None:
         self.services = services
         self.settings = settings
@@ -127,6 +128,15 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
         self._later: set[asyncio.Task[None]] = set()  # crossposts waiting out the hourly limit
         self._refused: dict[int, bool] = {}  # announcement channels the operators were told of
+        self.receive = receive  # False: REST only (sending), no gateway (no bot role)
+
+    @property
+    def ready(self) -> bool:
+        """Connected to the gateway (or, sending only, logged in): what ``/readyz`` asks."""
+        client = self._client
+        if client is None or client.is_closed():
+            return False
+        return not self.receive or client.connected.is_set()
 
     @property
     def client(self) -> discord.Client | None:
@@ -144,7 +154,7 @@ class DiscordAdapter:
             raise RuntimeError("DLW_DISCORD_TOKEN is not set")
         install_log_redaction()
         point_discord_at(self.settings.api_url)
-        client = Client(self)
+        client = make_client(self, self.settings.shards)
         guild = self._guild()
         for command in self.registry:
             slash = slash_command(command, self.run_command, self.suggest)
@@ -153,7 +163,12 @@ class DiscordAdapter:
         self._client = client
         try:
             await client.login(token.get_secret_value())
-            await self._sync_if_changed(client, guild)
+            shards = self.settings.shards
+            if not self.receive:
+                log.info("discord: logged in as %s, sending only (no bot role)", client.user)
+                return
+            if shards is None or shards.syncs_commands:
+                await self._sync_if_changed(client, guild)
             self._task = asyncio.create_task(client.connect(), name="discord-gateway")
             self._task.add_done_callback(_log_gateway_end)
             await self._wait_connected(client, self._task)
@@ -161,10 +176,11 @@ class DiscordAdapter:
             await self.stop()
             raise
         log.info(
-            "discord: connected as %s; %d commands (%s)",
+            "discord: connected as %s; %d commands (%s)%s",
             client.user,
             len(client.tree.get_commands(guild=guild)),
             f"guild {guild.id}" if guild else "global",
+            f"; {shards.describe()}" if shards else "",
         )
 
     async def stop(self) -> None:

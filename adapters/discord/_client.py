@@ -11,6 +11,7 @@ from discord import app_commands
 
 from adapters.discord._actions import ActionButton, PressesAction
 from adapters.discord._more import MoreButton, PressesMore
+from adapters.discord.settings import Shards
 
 __all__ = [
     "INTENTS",
@@ -18,6 +19,8 @@ __all__ = [
     "NO_MENTIONS",
     "Client",
     "ClientAdapter",
+    "ShardedClient",
+    "make_client",
     "point_discord_at",
 ]
 
@@ -75,8 +78,9 @@ class _Tree(app_commands.CommandTree["Client"]):
 class Client(discord.Client):
     """A discord.py client that knows its adapter and signals the gateway's READY."""
 
-    def __init__(self, adapter: ClientAdapter) -> None:
+    def __init__(self, adapter: ClientAdapter, **sharding: Any) -> None:
         super().__init__(
+            **sharding,
             intents=INTENTS,
             allowed_mentions=NO_MENTIONS,
             max_messages=None,
@@ -94,3 +98,25 @@ class Client(discord.Client):
     async def on_connect(self) -> None:
         """READY was received: interactions are dispatched from now on."""
         self.connected.set()
+
+    async def on_disconnect(self) -> None:
+        """The gateway connection dropped (discord.py reconnects): not ready until it is back."""
+        self.connected.clear()
+
+
+class ShardedClient(Client, discord.AutoShardedClient):
+    """The same client running a set of gateway shards (``DLW_DISCORD_SHARDS``): each shard
+    IDENTIFYs with ``[shard_id, shard_count]`` and Discord sends it the events of the servers
+    with ``(guild_id >> 22) % shard_count == shard_id``. Interactions arrive on the shard of
+    their server, and are answered over REST like everything this bot sends."""
+
+
+def make_client(adapter: ClientAdapter, shards: Shards | None) -> Client:
+    """One unsharded connection, or the shards asked for (``count`` None: Discord's count)."""
+    if shards is None:
+        return Client(adapter)
+    return ShardedClient(
+        adapter,
+        shard_ids=list(shards.ids) if shards.ids is not None else None,
+        shard_count=shards.count,
+    )

@@ -14,6 +14,17 @@ own webhook server (secret token checked) when ``DLW_TELEGRAM_WEBHOOK_URL`` is s
 ``retry_after`` and tries again. :class:`RetryingRateLimiter` adds a short, bounded backoff for
 network failures and 5xx answers at the same extension point, so no handler carries retry code.
 
+Several processes on one bot token (docs/deployment.md): Telegram allows one ``getUpdates``
+consumer, so in polling mode the processes compete for the ``telegram:poll`` lease
+(:mod:`bot.leadership`) and only its holder polls; the others send only, and one of them takes
+over when the holder dies. In webhook mode every instance serves the webhook behind the load
+balancer and every one calls setWebhook at start with the same URL, secret and update types
+(idempotent: Telegram answers "Webhook is already set"), so no instance depends on another; the
+secret, unless configured, is derived from the token, so all instances agree on it. Every
+update is offered to the store first (:meth:`~bot.platform.AdapterServices.first_seen`): one
+that Telegram retries after a non-2xx answer, or that a takeover fetches again, is handled once.
+A process without the ``bot`` role (``receive=False``) never polls nor serves the webhook.
+
 Errors keep their meaning (ARCHITECTURE.md, "platform errors mean something"): they are translated
 into :mod:`bot.delivery` errors, and a reply that fails because the reader blocked the bot, the bot
 was removed or a group became a supergroup updates the store through
@@ -26,10 +37,14 @@ blanks the token out, tracebacks included.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import re
-import secrets
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -49,6 +64,7 @@ from adapters.telegram._updates import PLATFORM, PtbApplication, Updates
 from adapters.telegram.settings import TelegramSettings, api_urls
 from bot.commands import ChatKind
 from bot.delivery import Limits, TransientError
+from bot.leadership import Leadership
 from bot.model import Target
 from bot.platform import AdapterServices
 from bot.reply import Reply
@@ -66,6 +82,8 @@ ALLOWED_UPDATES: Final = (
     "my_chat_member",
 )
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: The lease whose holder is the one long-polling consumer among processes sharing the store.
+POLL_LEASE: Final = "telegram:poll"
 
 
 class TelegramAdapter:
@@ -91,6 +109,7 @@ class TelegramAdapter:
         flood_retries: int = 3,
         network_retries: int = 2,
         backoff: float = 0.5,
+        receive: bool = True,
     ) -> None:
         if settings.token is None:
             raise ValueError("DLW_TELEGRAM_TOKEN is not set")
@@ -106,12 +125,27 @@ class TelegramAdapter:
         self._application: PtbApplication | None = None
         self._limiter: RetryingRateLimiter | None = None
         self._bot_username: str | None = None
+        self.receive = receive
+        self._polling: Leadership | None = None
+        self._polling_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
         return self._application is not None
+
+    @property
+    def ready(self) -> bool:
+        """Started (and, when it receives, polling or serving the webhook, or standing by as
+        a send-only process for the lease): what ``/readyz`` asks."""
+        task = self._polling_task
+        return self._application is not None and (task is None or not task.done())
+
+    @property
+    def polling(self) -> bool:
+        """Whether this process is the one long-polling ``getUpdates`` consumer now."""
+        return self._polling is not None and self._polling.held
 
     @property
     def bot_username(self) -> str | None:
@@ -146,7 +180,9 @@ class TelegramAdapter:
             await application.start()
             updater = application.updater
             assert updater is not None
-            if settings.webhook_url:
+            if not self.receive:
+                log.info("Telegram: @%s sending only (no bot role)", self._bot_username)
+            elif settings.webhook_url:
                 await updater.start_webhook(
                     listen=settings.webhook_listen,
                     port=settings.webhook_port,
@@ -157,17 +193,56 @@ class TelegramAdapter:
                 )
                 log.info("Telegram: @%s receiving updates by webhook", self._bot_username)
             else:
-                await updater.start_polling(
-                    poll_interval=0,
-                    timeout=dt.timedelta(seconds=self._poll_timeout),
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    error_callback=updates.on_polling_error,
-                )
-                log.info("Telegram: @%s long polling", self._bot_username)
+                await self._compete_for_polling(application, updates)
         except BaseException:
+            await self._stop_polling_lease()
             await _shut_down(application)
             raise
         self._application = application
+
+    async def _compete_for_polling(self, application: PtbApplication, updates: Updates) -> None:
+        """Poll while this process holds :data:`POLL_LEASE`; send only while another does.
+        Returns once the first attempt is decided (polling started, or standing by)."""
+        updater = application.updater
+        assert updater is not None
+
+        async def elected() -> None:
+            await updater.start_polling(
+                poll_interval=0,
+                timeout=dt.timedelta(seconds=self._poll_timeout),
+                allowed_updates=list(ALLOWED_UPDATES),
+                error_callback=updates.on_polling_error,
+            )
+            log.info("Telegram: @%s long polling", self._bot_username)
+
+        async def deposed() -> None:
+            if updater.running:
+                await updater.stop()
+            log.info("Telegram: @%s no longer polling; sending only", self._bot_username)
+
+        self._polling = self._services.leadership(
+            POLL_LEASE, on_elected=elected, on_deposed=deposed
+        )
+        self._polling_task = asyncio.create_task(self._polling.run(), name="telegram-poll-lease")
+        decided = asyncio.ensure_future(self._polling.decided.wait())
+        await asyncio.wait({decided, self._polling_task}, return_when=asyncio.FIRST_COMPLETED)
+        decided.cancel()
+        if self._polling_task.done():
+            self._polling_task.result()  # what stopped it (a bad token on getUpdates...)
+        if not self._polling.held:
+            log.info(
+                "Telegram: @%s sending only; another process polls (lease %s)",
+                self._bot_username,
+                POLL_LEASE,
+            )
+
+    async def _stop_polling_lease(self) -> None:
+        task, self._polling_task = self._polling_task, None
+        self._polling = None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def stop(self) -> None:
         """Stop receiving updates, let handlers in flight finish, close connections. Idempotent."""
@@ -181,17 +256,22 @@ class TelegramAdapter:
                     "outbox deliveries stay pending for the next start)",
                     refused,
                 )
+        await self._stop_polling_lease()  # stops polling, hands the lease on
         if application is not None:
             await _shut_down(application)
 
     def _webhook_secret(self) -> str | None:
-        """The secret Telegram must echo on every webhook call: the configured one, or a fresh
-        random one per start (setWebhook registers it each time, so nothing needs to persist)."""
+        """The secret Telegram must echo on every webhook call: the configured one, or one
+        derived from the token, so every instance behind a load balancer registers the same
+        (a random one per start would lock the others out after the last setWebhook)."""
         settings = self._settings
         if not settings.webhook_url:
             return None
         if settings.webhook_secret is None:
-            return secrets.token_urlsafe(32)
+            assert settings.token is not None
+            token = settings.token.get_secret_value().encode()
+            digest = hmac.new(token, b"dlw-bot webhook secret", hashlib.sha256).digest()
+            return base64.urlsafe_b64encode(digest).decode().rstrip("=")
         secret = settings.webhook_secret.get_secret_value()
         if _WEBHOOK_SECRET.fullmatch(secret) is None:
             raise ValueError(

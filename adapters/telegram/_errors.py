@@ -38,6 +38,7 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
+from bot.metrics import rate_limited
 from bot.pacing import FairPacer, Lane, PacerClosed
 
 if TYPE_CHECKING:
@@ -201,7 +202,11 @@ class RetryingRateLimiter(AIORateLimiter):
         async def call(*a: Any, **k: Any) -> _Result:
             nonlocal started
             started = True
-            return await callback(*a, **k)
+            try:
+                return await callback(*a, **k)
+            except RetryAfter as exc:  # waited out above (or surfacing): counted either way
+                rate_limited("telegram", _retry_after_seconds(exc), handled_by="client")
+                raise
 
         work = asyncio.ensure_future(limited(call))
         closing = asyncio.ensure_future(self._closing.wait())

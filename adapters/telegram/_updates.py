@@ -26,6 +26,7 @@ from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackContext,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -33,6 +34,7 @@ from telegram.ext import (
     ExtBot,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -74,6 +76,7 @@ class Updates:
         to us gets a hint.
         """
         updates = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+        application.add_handler(TypeHandler(Update, self._once), group=-1)
         application.add_handler(
             MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migration), group=0
         )
@@ -304,6 +307,19 @@ class Updates:
             return
         await self._services.note_unreachable(Target(PLATFORM, str(old)), ChatMoved(str(new)))
         log.info("Telegram: group %s became supergroup %s; registrations moved", old, new)
+
+    async def _once(self, update: Update, context: PtbContext) -> None:
+        """Before any handler: drop an update some process sharing the store already had (a
+        webhook call Telegram retried, another instance behind the load balancer, a poller
+        taking over). A store that can't say is not a reason to drop a reader's command."""
+        try:
+            first = await self._services.first_seen(PLATFORM, update.update_id)
+        except Exception as exc:
+            log.warning("Telegram: could not check update %d was new: %s", update.update_id, exc)
+            return
+        if not first:
+            log.info("Telegram: update %d was handled already; dropped", update.update_id)
+            raise ApplicationHandlerStop
 
     async def _on_error(self, update: object, context: PtbContext) -> None:
         log.error(

@@ -36,6 +36,7 @@ from bot.commands.params import Param, ParamType, Suggest, UsageError, convert, 
 from bot.commands.throttle import SLOW_DOWN, Throttle, Verdict
 from bot.config import Settings
 from bot.content.topics import normalize
+from bot.metrics import command_timer
 from bot.model import Target
 from bot.paging import expired_reply
 from bot.publishing import Publisher
@@ -421,7 +422,8 @@ class CommandRegistry:
             # One bound for the whole command: a store call waiting on a busy database gives
             # up (its transaction rolled back, nothing half-written) instead of stalling.
             async with asyncio.timeout(ctx.services.settings.command_timeout):
-                return await command.handler(ctx, **args)
+                with command_timer(command.name):
+                    return await command.handler(ctx, **args)
         except (StoreBusy, TimeoutError):
             log.warning("/%s: the database is busy; the reader was asked to retry", command.name)
             return Reply.error(BUSY)

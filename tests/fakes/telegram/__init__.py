@@ -78,7 +78,10 @@ Webhooks
     ``setWebhook``/``deleteWebhook``/``getWebhookInfo`` are served;
     ``await deliver_via_webhook(update)`` POSTs one update (with
     ``X-Telegram-Bot-Api-Secret-Token``) to the registered 127.0.0.1 URL and returns the
-    HTTP status.
+    HTTP status. ``FakeTelegram(push_webhook=True)`` delivers by itself as Telegram does: each
+    queued update POSTed in order, the same one again (after ``webhook_retry`` seconds,
+    doubling up to 1 s) on a non-2xx answer or none; every attempt is in ``webhook_deliveries``
+    (status 0: no answer).
 
 Knowingly not modelled: media/file methods, MarkdownV2/Markdown parsing (text is passed through
 unparsed and a warning is recorded), inline-message editing, per-chat flood limits, business

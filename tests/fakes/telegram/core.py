@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -58,6 +59,8 @@ class _Core(ProtocolViolations):
         can_read_all_group_messages: bool = False,
         supports_inline_queries: bool = True,
         port: int = 0,
+        push_webhook: bool = False,
+        webhook_retry: float = 0.05,
     ) -> None:
         bot_id_text, _, secret = token.partition(":")
         if not bot_id_text.isdigit() or not secret:
@@ -74,6 +77,12 @@ class _Core(ProtocolViolations):
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self._closing = False
+        #: Deliver queued updates to the webhook by itself, as Telegram does (oldest first,
+        #: the same update again after a non-2xx answer or no answer, waiting
+        #: ``webhook_retry`` seconds, doubling up to 1 s); off, tests call deliver_via_webhook.
+        self.push_webhook = push_webhook
+        self.webhook_retry = webhook_retry
+        self._pusher: asyncio.Task[None] | None = None
 
         self.users: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.chats: dict[int, FakeChat] = {}
@@ -144,6 +153,11 @@ class _Core(ProtocolViolations):
         self._closing = True
         for poller in list(self._pollers):
             poller.event.set()
+        if self._pusher is not None:
+            pusher, self._pusher = self._pusher, None
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -411,6 +425,38 @@ class _Core(ProtocolViolations):
         )
         self._notify()
         return status
+
+    def _webhook_changed(self) -> None:
+        """setWebhook / deleteWebhook happened: start pushing updates if asked to."""
+        if self.push_webhook and self.webhook is not None and self._pusher is None:
+            self._pusher = asyncio.create_task(self._push_updates(), name="fake-telegram-webhook")
+
+    async def _push_updates(self) -> None:
+        """Telegram's side of webhook mode: POST each pending update until it is answered 2xx."""
+        delay = self.webhook_retry
+        while not self._closing:
+            if self.webhook is None or not self._updates:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.add(waiter)
+                await waiter
+                continue
+            update = self._updates[0]
+            try:
+                status = await self.deliver_via_webhook(update)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = 0
+                if self.webhook is not None:
+                    self.webhook.last_error_date = self._now()
+                    self.webhook.last_error_message = f"Connection failed: {exc}"
+                    self.webhook_deliveries.append(
+                        WebhookDelivery(int(update.get("update_id", 0)), self.webhook.url, 0)
+                    )
+                    self._notify()
+            if 200 <= status < 300:
+                delay = self.webhook_retry
+                continue
+            await asyncio.sleep(delay)  # Telegram's own back-off between retries, shortened
+            delay = min(1.0, delay * 2)
 
     # ---------------------------------------------------------------- HTTP plumbing
 

@@ -76,6 +76,7 @@ class _Methods(_World):
         if self.webhook is None:
             return _Described(True, "Webhook is already deleted")
         self.webhook = None
+        self._webhook_changed()
         return _Described(True, "Webhook was deleted")
 
     async def _m_set_webhook(self, params: _Params) -> Any:
@@ -120,6 +121,7 @@ class _Methods(_World):
         )
         for poller in list(self._pollers):
             poller.event.set()
+        self._webhook_changed()
         if previous is not None and previous.url == url:
             return _Described(True, "Webhook is already set")
         return _Described(True, "Webhook was set")
