@@ -456,3 +456,18 @@ async def test_leases_held_in_meta_move_to_their_table(tmp_path: Path) -> None:
         assert await store.get_meta("lease:feed-poller") is None
     finally:
         await store.close()
+
+
+async def test_replace_meta_is_a_compare_and_set(store: Backend) -> None:
+    assert await store.replace_meta("slot", "a", expected=None)  # absent: set
+    assert not await store.replace_meta("slot", "b", expected=None)  # not absent any more
+    assert not await store.replace_meta("slot", "b", expected="x")
+    assert await store.replace_meta("slot", "b", expected="a")
+    assert await store.get_meta("slot") == "b"
+    assert await store.replace_meta("slot", None, expected="b")  # removed
+    assert await store.get_meta("slot") is None
+    assert await store.replace_meta("slot", None, expected=None)  # already absent
+    results = await asyncio.gather(
+        *(store.replace_meta("k", str(n), expected=None) for n in range(5))
+    )
+    assert sorted(results) == [False] * 4 + [True]
