@@ -420,10 +420,10 @@ async def test_tokens_never_exceed_rate_times_time_plus_burst(store: Backend) ->
     loop = asyncio.get_running_loop()
     rate, burst = 200.0, 10.0
     start = loop.time()
-    granted = 0
-    while loop.time() - start < 0.3:
+    granted = calls = 0
+    while loop.time() - start < 0.3 or calls < 5:  # however slow the machine, a few refills
         got, wait = await store.take_tokens("tg", 7, rate=rate, burst=burst)
-        granted += got
+        granted, calls = granted + got, calls + 1
         assert got == 7 or wait > 0
     elapsed = loop.time() - start
     assert burst < granted <= rate * elapsed + burst
