@@ -273,11 +273,16 @@ async def test_rate_limit_waits_retry_after_without_counting_a_failure(
     await world.publisher.publish(206)
     await until(lambda: platform.to("alice"), "alice's digest after two 429s")
     assert loop.time() - started >= 0.55  # waited both retry_after periods
+    # one real attempt; 429s don't count (the outcome is recorded after the send returns)
+    await until(lambda: _row_is(world, "alice", ("sent", 1)), "alice's digest recorded")
+
+
+async def _row_is(world: App, target: str, wanted: tuple[str, int]) -> bool:
     async with sqlite(world.store).reading() as db:
         row = await (
-            await db.execute("SELECT status, attempts FROM outbox WHERE target = 'alice'")
+            await db.execute("SELECT status, attempts FROM outbox WHERE target = ?", (target,))
         ).fetchone()
-    assert tuple(row) == ("sent", 1)  # type: ignore[arg-type]  # one real attempt; 429s don't count
+    return row is not None and tuple(row) == wanted
 
 
 async def test_transient_errors_are_retried_with_backoff_then_given_up(
