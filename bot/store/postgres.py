@@ -919,6 +919,32 @@ class PostgresStore:
                 value,
             )
 
+    async def replace_meta(self, key: str, value: str | None, *, expected: str | None) -> bool:
+        """Compare and set as one conditional statement: concurrent callers serialize on the
+        row (or on the key's unique index when it is absent) and only one sees ``expected``."""
+        async with self.transaction() as conn:
+            if expected is None and value is None:
+                return await conn.fetchval("SELECT 1 FROM meta WHERE key = $1", key) is None
+            if expected is None:
+                done = await conn.fetchval(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                    " ON CONFLICT (key) DO NOTHING RETURNING TRUE",
+                    key,
+                    value,
+                )
+            elif value is None:
+                done = await conn.fetchval(
+                    "DELETE FROM meta WHERE key = $1 AND value = $2 RETURNING TRUE", key, expected
+                )
+            else:
+                done = await conn.fetchval(
+                    "UPDATE meta SET value = $2 WHERE key = $1 AND value = $3 RETURNING TRUE",
+                    key,
+                    value,
+                    expected,
+                )
+        return bool(done)
+
     # -- leases, webhook updates, shared rate budgets ------------------------------------
 
     async def take_lease(self, name: str, holder: str, seconds: float) -> bool:

@@ -286,6 +286,12 @@ class KeyValue(Protocol):
         """Set (or replace) the value under ``key``."""
         ...
 
+    async def replace_meta(self, key: str, value: str | None, *, expected: str | None) -> bool:
+        """Compare and set: put ``value`` under ``key`` (``None``: remove it) only if it holds
+        ``expected`` now (``None``: absent). Of several processes replacing the same value at
+        once exactly one gets ``True``: how the weekly slot is taken by one process."""
+        ...
+
 
 class Leases(Protocol):
     """Named, expiring locks across processes sharing the store (one feed poller at a time)."""
