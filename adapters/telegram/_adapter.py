@@ -41,8 +41,10 @@ from telegram import (
 )
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from adapters.telegram._errors import RetryingRateLimiter, describe
+from adapters.telegram._request import JSONRequest
 from adapters.telegram._send import deliver, more_callback_data
 from adapters.telegram._tokens import protect_token
 from adapters.telegram._updates import PLATFORM, PtbApplication, Updates
@@ -213,14 +215,10 @@ class TelegramAdapter:
             .rate_limiter(self._limiter)
             .concurrent_updates(self._concurrency)
             .job_queue(None)
-            .connect_timeout(self._timeout)
-            .read_timeout(self._timeout)
-            .write_timeout(self._timeout)
-            .pool_timeout(self._timeout)
-            .get_updates_connect_timeout(self._timeout)
-            .get_updates_read_timeout(self._timeout)  # PTB adds the long-poll timeout to this
-            .get_updates_write_timeout(self._timeout)
-            .get_updates_pool_timeout(self._timeout)
+            .request(self._request(JSONRequest, pool=256))  # PTB's default pool size
+            # Long polling keeps PTB's own form request on one connection (PTB adds the
+            # long-poll timeout to its read timeout).
+            .get_updates_request(self._request(HTTPXRequest, pool=1))
         )
         if settings.api_url:
             base_url, base_file_url = api_urls(settings.api_url)
@@ -229,6 +227,16 @@ class TelegramAdapter:
                 builder = builder.base_file_url(base_file_url)
         application: PtbApplication = builder.build()
         return application
+
+    def _request(self, kind: type[HTTPXRequest], *, pool: int) -> HTTPXRequest:
+        timeout = self._timeout
+        return kind(
+            connection_pool_size=pool,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+        )
 
     async def _publish_commands(self, application: PtbApplication) -> None:
         """setMyCommands from the registry: everything public by default, and per chat type

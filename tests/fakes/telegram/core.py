@@ -456,11 +456,13 @@ class _Core(ProtocolViolations):
             if re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token) is None:
                 return BotAPIError(404, "Not Found").response()
             return BotAPIError(401, "Unauthorized").response()
+        content_type = request.content_type if request.can_read_body else None
         try:
             raw = await self._read_params(request)
         except BotAPIError as exc:
             return exc.response()
         call = RecordedCall(method, _decode_for_record(raw), asyncio.get_running_loop().time())
+        call.content_type = content_type
         self.calls.append(call)
         self._notify()
         try:
