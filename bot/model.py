@@ -14,7 +14,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "BASELINE",
@@ -23,9 +23,13 @@ __all__ = [
     "Delivery",
     "DeliveryKind",
     "DeliveryStatus",
+    "Instance",
+    "Lease",
     "PlannedDelivery",
     "Publication",
     "PublicationOutcome",
+    "Settlement",
+    "SettlementOutcome",
     "SubscribeOutcome",
     "Subscription",
     "SubscriptionKind",
@@ -202,3 +206,55 @@ class PublicationOutcome:
 
     publication: Publication
     unreachable: tuple[Unreachable, ...]  # failed or gone, in outbox order
+
+
+#: What became of one claimed delivery (see :class:`Settlement`).
+SettlementOutcome = Literal["sent", "failed", "retry", "gone"]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One delivery's outcome, so a dispatcher can record many in one transaction
+    (:meth:`bot.store.Outbox.settle_many`); each means what the matching per-row method does.
+
+    * ``sent``: delivered as ``message_ids`` (all of them);
+    * ``failed``: never to be sent, ``error`` says why;
+    * ``retry``: back to pending until ``not_before``; ``message_ids`` are the parts already
+      delivered (the next attempt skips them); ``count_attempt`` is ``False`` for a rate limit;
+    * ``gone``: the destination is gone and is deactivated (only that thread with
+      ``thread_only``).
+    """
+
+    delivery: Delivery
+    outcome: SettlementOutcome
+    message_ids: tuple[str, ...] = ()
+    error: str | None = None
+    not_before: dt.datetime | None = None
+    count_attempt: bool = True
+    thread_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.outcome not in ("sent", "failed", "retry", "gone"):
+            raise ValueError(f"unknown settlement outcome {self.outcome!r}")
+        if self.outcome == "retry" and self.not_before is None:
+            raise ValueError("a retry needs not_before (when the row is due again)")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A process sharing the store, as its heartbeats describe it (``dlw-bot status``)."""
+
+    process: str
+    worker: str
+    roles: tuple[str, ...]
+    started_at: dt.datetime
+    last_seen: dt.datetime
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A named lock held by ``holder`` until ``until`` (see :class:`bot.store.Leases`)."""
+
+    name: str
+    holder: str
+    until: dt.datetime

@@ -25,7 +25,7 @@ from bot.reply import Reply
 from bot.schedule import Schedule
 from bot.scheduler import LAST_SLOT_KEY, WeeklyPublisher
 from bot.store import Target
-from tests.conftest import REPO
+from tests.conftest import REPO, sqlite
 from tests.fakes.newsletter_issues import synthetic_issue
 from tests.fakes.newsletter_site import NewsletterSite, rss_feed
 from tests.fakes.telegram import FakeTelegram
@@ -258,9 +258,8 @@ async def test_only_the_lease_holder_polls(
     assert (await two.poll_once()).status is PollStatus.SKIPPED
     assert len(site.requests_to("/feed")) == 1
     # "one" stops; once its lease (2 x interval + 60 s) has passed, "two" takes over
-    await app.store.set_meta(
-        "lease:feed-poller", '{"holder": "one", "until": "2000-01-01T00:00:00.000000Z"}'
-    )
+    async with sqlite(app.store).transaction() as db:
+        await db.execute("UPDATE leases SET until = '2000-01-01T00:00:00.000000Z'")
     assert (await two.poll_once()).status is PollStatus.NOT_MODIFIED
     assert (await one.poll_once()).status is PollStatus.SKIPPED
 

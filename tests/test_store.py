@@ -14,9 +14,11 @@ import pytest
 from bot.store import (
     BASELINE,
     MIGRATIONS,
+    Delivery,
     DeliveryKind,
     DeliveryStatus,
     PlannedDelivery,
+    Settlement,
     SQLiteStore,
     StoreUnavailable,
     Subscription,
@@ -24,6 +26,8 @@ from bot.store import (
     Target,
     utcnow,
 )
+from bot.store.migrations import statements
+from tests.helpers import wait_for
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 JAX = Subscription(SubscriptionKind.TOPIC, "jax")
@@ -274,3 +278,186 @@ async def test_a_transaction_cancelled_while_beginning_leaves_the_connection_usa
         await task
     await store.set_meta("b", "2")  # "cannot start a transaction within a transaction" before
     assert await store.get_meta("b") == "2"
+
+
+# -- batches: claims and settlements ----------------------------------------------------------
+
+
+async def test_a_batch_is_claimed_oldest_first(store: SQLiteStore) -> None:
+    await store.create_publication(206, "manual", _planned(*(str(n) for n in range(5))))
+    first = await store.claim_deliveries("tg", "a", 5)
+    soon, later = utcnow() + dt.timedelta(seconds=5), utcnow() + dt.timedelta(seconds=9)
+    assert await store.retry_delivery(first[0], later, "429", count_attempt=False)
+    assert await store.retry_delivery(first[1], soon, "429", count_attempt=False)
+    for row in first[2:]:
+        assert await store.retry_delivery(row, soon, "429", count_attempt=False)
+    again = await store.claim_deliveries("tg", "b", 10, now=later)
+    # due at the same moment: in outbox order; the later one last
+    assert [d.target.chat_id for d in again] == ["1", "2", "3", "4", "0"]
+    assert {d.claim_token for d in again} == {again[0].claim_token}
+
+
+async def test_settle_many_records_every_outcome_at_once(store: SQLiteStore) -> None:
+    await store.subscribe("tg", "gone-reader", [PYTORCH])
+    reader = Target.user("tg", "gone-reader")
+    await store.create_publication(
+        206,
+        "manual",
+        [
+            *_planned("sent", "failed", "retry", "stale"),
+            PlannedDelivery(reader, DeliveryKind.DIGEST),
+        ],
+    )
+    await store.create_publication(207, "manual", [PlannedDelivery(reader, DeliveryKind.DIGEST)])
+    rows = {d.target.chat_id: d for d in await store.claim_deliveries("tg", "a", 5)}
+    assert await store.release_claims("tg", worker="a", processes=()) == 5
+    retaken = {d.target.chat_id: d for d in await store.claim_deliveries("tg", "a", 5)}
+    stale = rows["stale"]  # the claim before the release: its token is void
+    due = utcnow() + dt.timedelta(seconds=30)
+    results = await store.settle_many(
+        [
+            Settlement(retaken["sent"], "sent", message_ids=("m1", "m2")),
+            Settlement(retaken["failed"], "failed", error="Bad Request: chat not found"),
+            Settlement(
+                retaken["retry"],
+                "retry",
+                message_ids=("part1",),
+                error="Timed out",
+                not_before=due,
+            ),
+            Settlement(stale, "sent", message_ids=("late",)),
+            Settlement(retaken["gone-reader"], "gone", error="Forbidden: bot was blocked"),
+            Settlement(retaken["sent"], "failed", error="twice"),  # settled already above
+        ]
+    )
+    assert results == [True, True, True, False, True, False]
+    counts = (await store.publication(206)).counts["tg"]  # type: ignore[union-attr]
+    assert counts == {
+        DeliveryStatus.SENT: 1,
+        DeliveryStatus.FAILED: 1,
+        DeliveryStatus.PENDING: 1,
+        DeliveryStatus.CLAIMED: 1,  # the stale settle changed nothing: still the new claim's
+        DeliveryStatus.GONE: 1,
+    }
+    # the gone reader is deactivated and its other pending row settled with it
+    assert await store.subscribers_with_subscriptions("tg") == {}
+    assert (await store.publication(207)).counts == {"tg": {DeliveryStatus.GONE: 1}}  # type: ignore[union-attr]
+    outcome = await store.publication_outcome(206)
+    assert outcome is not None
+    assert sorted(u.error for u in outcome.unreachable) == [
+        "Bad Request: chat not found",
+        "Forbidden: bot was blocked",
+    ]
+    # the retried row comes back when due, knowing which part was delivered, one attempt on
+    (retried,) = await store.claim_deliveries("tg", "b", 5, now=due)
+    assert retried.target.chat_id == "retry"
+    assert retried.sent == ("part1",) and retried.attempts == 1
+    assert await store.settle_many([]) == []
+
+
+def test_a_retry_settlement_needs_a_due_time() -> None:
+    row = Delivery(1, 206, Target("tg", "1"), DeliveryKind.CHANNEL, {}, 0, "a")
+    with pytest.raises(ValueError, match="not_before"):
+        Settlement(row, "retry", error="Timed out")
+
+
+# -- instances, leases, webhook updates, shared rate budgets ----------------------------------
+
+
+async def test_instances_keep_their_roles_and_start(store: SQLiteStore) -> None:
+    await store.heartbeat("h:1:a", "bot-1", roles=("bot", "dispatch"))
+    await store.heartbeat("h:2:b", "bot-2", roles=("dispatch",))
+    (first, _) = await store.instances()
+    await wait_for(lambda: utcnow() > first.last_seen, "the clock to move on")
+    await store.heartbeat("h:1:a", "bot-1")  # a dispatcher's beat names no roles: kept
+    one, two = await store.instances()
+    assert (one.process, one.worker, one.roles) == ("h:1:a", "bot-1", ("bot", "dispatch"))
+    assert one.started_at == first.started_at < one.last_seen
+    assert (two.process, two.roles) == ("h:2:b", ("dispatch",))
+    assert "h:1:a" in await store.processes()
+    await wait_for(lambda: utcnow() > one.last_seen, "the clock to move on")
+    assert await store.instances(seen_within=0.0) == []  # nobody beat since
+    with pytest.raises(ValueError, match="plain name"):
+        await store.heartbeat("h:1:a", "bot-1", roles=("bot,dispatch",))
+
+
+async def test_leases_are_held_renewed_released_and_expire(store: SQLiteStore) -> None:
+    assert await store.take_lease("feed-poller", "one", 60)
+    assert not await store.take_lease("feed-poller", "two", 60)
+    assert await store.take_lease("feed-poller", "one", 120)  # renewed by its holder
+    (lease,) = await store.leases()
+    assert (lease.name, lease.holder) == ("feed-poller", "one")
+    assert lease.until > utcnow() + dt.timedelta(seconds=100)
+    assert not await store.release_lease("feed-poller", "two")  # not two's to give up
+    assert await store.release_lease("feed-poller", "one")
+    assert await store.leases() == []
+    assert await store.take_lease("feed-poller", "two", 0)  # held until now: expired at once
+    taken = utcnow()
+    await wait_for(lambda: utcnow() > taken, "the clock to move on")
+    assert await store.leases() == []
+    assert await store.take_lease("feed-poller", "one", 60)  # an expired lease is free
+
+
+async def test_an_update_is_first_seen_once(store: SQLiteStore) -> None:
+    assert await store.first_seen("telegram", 1001)
+    assert not await store.first_seen("telegram", 1001)  # Telegram retried it
+    assert await store.first_seen("discord", 1001)  # another platform's ids are separate
+    assert await store.first_seen("telegram", 1002)
+
+
+async def test_tokens_are_granted_up_to_the_burst_then_at_the_rate(store: SQLiteStore) -> None:
+    assert await store.take_tokens("telegram", 3, rate=2.0, burst=5) == (3, 0.0)
+    granted, wait = await store.take_tokens("telegram", 5, rate=2.0, burst=5)
+    assert granted == 2 and 0 < wait <= 0.5  # one token takes 1/rate seconds
+    assert (await store.take_tokens("other", 1, rate=2.0, burst=5))[0] == 1  # its own bucket
+    nothing, still = await store.take_tokens("telegram", 0, rate=2.0, burst=5)
+    assert nothing == 0 and 0 < still <= wait  # asking for none takes none
+    for bad, message in (
+        ({"wanted": -1, "rate": 1.0, "burst": 1.0}, "wanted"),
+        ({"wanted": 1, "rate": 0.0, "burst": 1.0}, "positive rate"),
+        ({"wanted": 1, "rate": 1.0, "burst": 0.5}, "burst"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            await store.take_tokens("telegram", **bad)  # type: ignore[arg-type]
+
+
+async def test_tokens_never_exceed_rate_times_time_plus_burst(store: SQLiteStore) -> None:
+    loop = asyncio.get_running_loop()
+    rate, burst = 200.0, 10.0
+    start = loop.time()
+    granted = 0
+    while loop.time() - start < 0.3:
+        got, wait = await store.take_tokens("tg", 7, rate=rate, burst=burst)
+        granted += got
+        assert got == 7 or wait > 0
+    elapsed = loop.time() - start
+    assert burst < granted <= rate * elapsed + burst
+
+
+async def test_leases_held_in_meta_move_to_their_table(tmp_path: Path) -> None:
+    """A database at schema 2 kept leases as JSON in meta; migration 3 moves them."""
+    path = tmp_path / "db.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        for version, script in enumerate(MIGRATIONS[:2], start=1):
+            for statement in statements(script):
+                await db.execute(statement)
+            await db.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (version,))
+        until = (utcnow() + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        await db.execute(
+            "INSERT INTO meta VALUES ('lease:feed-poller', ?)",
+            (f'{{"holder": "old-process", "until": "{until}"}}',),
+        )
+        await db.commit()
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert [(x.name, x.holder) for x in await store.leases()] == [
+            ("feed-poller", "old-process")
+        ]
+        assert not await store.take_lease("feed-poller", "new-process", 60)  # still held
+        assert await store.get_meta("lease:feed-poller") is None
+    finally:
+        await store.close()

@@ -1,8 +1,8 @@
 """The store's schema as an append-only list of plain-SQL steps.
 
-Each step is applied at open in its own transaction and recorded in ``schema_migrations``. SQL
-stays portable (no SQLite-only syntax outside pragmas and ``BEGIN IMMEDIATE``) so another
-backend can apply the same steps.
+Each step is applied at open in its own transaction and recorded in ``schema_migrations``. These
+are SQLite's steps; PostgreSQL has its own DDL with the same numbering
+(:mod:`bot.store.postgres_migrations`), so a version means the same schema on both.
 """
 
 from __future__ import annotations
@@ -94,6 +94,38 @@ MIGRATIONS: tuple[str, ...] = (
         worker TEXT NOT NULL,
         seen_at TEXT NOT NULL
     );
+    """,
+    # 3: several processes on one store. Heartbeats say what each process runs and since when
+    # (`dlw-bot status`); leases get a table of their own (they were JSON in meta); webhook
+    # updates already handled (dedupe across instances); shared token buckets for one platform
+    # cap across every process sending on the same token.
+    """
+    ALTER TABLE workers ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+    ALTER TABLE workers ADD COLUMN started_at TEXT;
+    UPDATE workers SET started_at = seen_at;
+    CREATE INDEX workers_seen ON workers (seen_at);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until TEXT NOT NULL
+    );
+    INSERT INTO leases (name, holder, until)
+        SELECT substr(key, 7), json_extract(value, '$.holder'), json_extract(value, '$.until')
+        FROM meta WHERE key LIKE 'lease:%' AND json_valid(value)
+        AND json_extract(value, '$.holder') IS NOT NULL AND json_extract(value, '$.until') IS NOT NULL;
+    DELETE FROM meta WHERE key LIKE 'lease:%';
+    CREATE TABLE updates (
+        platform TEXT NOT NULL,
+        update_id INTEGER NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (platform, update_id)
+    );
+    CREATE INDEX updates_seen ON updates (seen_at);
+    CREATE TABLE rate_buckets (
+        bucket TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        refilled_at REAL NOT NULL
+    )
     """,
 )
 

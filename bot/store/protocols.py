@@ -2,8 +2,8 @@
 
 Each protocol is one job: a part of the bot asks only for the part of the store it uses (the
 scheduler a :class:`KeyValue`, adapters :class:`Continuations`), and a backend implements them
-all as :class:`Store`. :class:`~bot.store.sqlite.SQLiteStore` is the default; a PostgreSQL
-backend is another class with the same methods.
+all as :class:`Store`. :class:`~bot.store.sqlite.SQLiteStore` is the default;
+:class:`~bot.store.postgres.PostgresStore` is the same on PostgreSQL, for several processes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from bot.model import (
     Channel,
     Delivery,
     DeliveryStatus,
+    Instance,
+    Lease,
     PlannedDelivery,
     Publication,
     PublicationOutcome,
+    Settlement,
     SubscribeOutcome,
     Subscription,
     Target,
@@ -32,11 +35,13 @@ __all__ = [
     "Leases",
     "Outbox",
     "Publications",
+    "RateBudget",
     "Store",
     "StoreBusy",
     "StoreError",
     "StoreUnavailable",
     "Subscriptions",
+    "Updates",
 ]
 
 
@@ -199,8 +204,13 @@ class Outbox(Protocol):
         """The processes that have recently recorded a heartbeat."""
         ...
 
-    async def heartbeat(self, process: str, worker: str) -> None:
-        """Record that ``process`` (running as ``worker``) is alive."""
+    async def heartbeat(self, process: str, worker: str, *, roles: Sequence[str] = ()) -> None:
+        """Record that ``process`` (running as ``worker``, with ``roles``) is alive. The first
+        beat sets its ``started_at``; a beat without roles keeps those recorded before."""
+        ...
+
+    async def instances(self, *, seen_within: float = 60.0) -> list[Instance]:
+        """The processes heard from in the last ``seen_within`` seconds, by name."""
         ...
 
     async def next_due(self, platform: str) -> dt.datetime | None:
@@ -229,6 +239,13 @@ class Outbox(Protocol):
 
     async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
         """Settle a row whose destination is gone and deactivate that destination, at once."""
+        ...
+
+    async def settle_many(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Record many outcomes in ONE transaction, with the same semantics, claim-token checks
+        and side effects as :meth:`mark_sent`, :meth:`mark_failed`, :meth:`retry_delivery` and
+        :meth:`mark_gone` row by row; ``result[i]`` is ``False`` where the row was no longer
+        ours. Nothing is recorded if the transaction fails."""
         ...
 
     async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
@@ -270,9 +287,49 @@ class Leases(Protocol):
         """Hold ``name`` for ``seconds`` if it is free, expired or ``holder``'s already."""
         ...
 
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give ``name`` up at once (a clean shutdown); ``False`` if ``holder`` did not hold it."""
+        ...
+
+    async def leases(self) -> list[Lease]:
+        """The leases held now (unexpired), by name."""
+        ...
+
+
+class Updates(Protocol):
+    """Incoming platform updates already seen, so a webhook retried or delivered to another
+    instance behind a load balancer is handled once."""
+
+    async def first_seen(self, platform: str, update_id: int) -> bool:
+        """``True`` exactly once per (platform, update_id) across all processes sharing the store
+        (a Telegram retry of the same update returns ``False``); rows older than a day are
+        pruned."""
+        ...
+
+
+class RateBudget(Protocol):
+    """One platform cap shared by every process sending on the same token."""
+
+    async def take_tokens(
+        self, bucket: str, wanted: int, *, rate: float, burst: float
+    ) -> tuple[int, float]:
+        """A token bucket shared through the database: it refills at ``rate`` per second up to
+        ``burst``; atomically takes ``min(wanted, available)`` whole tokens. Returns (granted,
+        seconds until the next token is available — ``0.0`` if some remain)."""
+        ...
+
 
 class Store(
-    Subscriptions, Channels, Publications, Outbox, Continuations, KeyValue, Leases, Protocol
+    Subscriptions,
+    Channels,
+    Publications,
+    Outbox,
+    Continuations,
+    KeyValue,
+    Leases,
+    Updates,
+    RateBudget,
+    Protocol,
 ):
     """Everything the bot keeps, from one backend; what :class:`~bot.app.App` is typed on."""
 

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,15 +30,28 @@ from bot.model import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    Instance,
+    Lease,
     PlannedDelivery,
     Publication,
     PublicationOutcome,
+    Settlement,
     SubscribeOutcome,
     Subscription,
     SubscriptionKind,
     Target,
     Unreachable,
     utcnow,
+)
+from bot.store._common import (
+    UPDATES_KEPT,
+    check_bucket,
+    chunks,
+    join_roles,
+    refill,
+    settlement_rows,
+    split_roles,
+    take,
 )
 from bot.store.migrations import MIGRATIONS, statements
 from bot.store.protocols import StoreBusy, StoreUnavailable
@@ -54,6 +68,14 @@ def owner_prefix(owner: str) -> str:
 def _ts(moment: dt.datetime | None = None) -> str:
     """Timestamps are ISO-8601 UTC text with fixed width, so they sort and compare as strings."""
     return (moment or utcnow()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+#: Rows per settle statement: 8 parameters each, well under SQLite's 32766 variables.
+_SETTLE_CHUNK = 500
 
 
 def _create_private(path: Path) -> None:
@@ -610,22 +632,21 @@ class SQLiteStore:
         now_ts = _ts(now)
         token = secrets.token_urlsafe(12)
         async with self.transaction() as db:
+            # One statement for the whole batch: the due rows are found by the outbox_due index
+            # and claimed as they are returned (RETURNING comes back unordered: sorted below).
             rows = await (
                 await db.execute(
-                    "SELECT id, issue_number, target, thread_id, kind, payload, attempts, message_ids"
-                    " FROM outbox"
+                    "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?,"
+                    " updated_at = ?, claim_token = ?, claimed_process = ?"
+                    " WHERE id IN (SELECT id FROM outbox"
                     " WHERE platform = ? AND status = 'pending' AND not_before <= ?"
-                    " ORDER BY not_before, id LIMIT ?",
-                    (platform, now_ts, limit),
+                    " ORDER BY not_before, id LIMIT ?)"
+                    " RETURNING id, issue_number, target, thread_id, kind, payload, attempts,"
+                    " message_ids, not_before",
+                    (worker, now_ts, now_ts, token, process, platform, now_ts, limit),
                 )
             ).fetchall()
-            if not rows:
-                return []
-            await db.executemany(
-                "UPDATE outbox SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?,"
-                " claim_token = ?, claimed_process = ? WHERE id = ? AND status = 'pending'",
-                [(worker, now_ts, now_ts, token, process, r[0]) for r in rows],
-            )
+        rows = sorted(rows, key=lambda r: (r[8], r[0]))
         return [
             Delivery(
                 id=int(r[0]),
@@ -695,17 +716,42 @@ class SQLiteStore:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    async def heartbeat(self, process: str, worker: str) -> None:
-        """``process`` (running as ``worker``) is alive now: its claims stay its own."""
+    async def heartbeat(self, process: str, worker: str, *, roles: Sequence[str] = ()) -> None:
+        """``process`` (running as ``worker``) is alive now: its claims stay its own. The first
+        beat records when it started; ``roles`` replace those recorded, none keeps them."""
         now = _ts()
         async with self.transaction() as db:
-            await db.execute("DELETE FROM workers WHERE process = ?", (process,))
             await db.execute(
-                "INSERT INTO workers (process, worker, seen_at) VALUES (?, ?, ?)",
-                (process, worker, now),
+                "INSERT INTO workers (process, worker, seen_at, roles, started_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (process) DO UPDATE SET"
+                " worker = excluded.worker, seen_at = excluded.seen_at,"
+                " roles = CASE WHEN excluded.roles = '' THEN workers.roles ELSE excluded.roles END",
+                (process, worker, now, join_roles(roles), now),
             )
             cutoff = _ts(utcnow() - dt.timedelta(days=1))
             await db.execute("DELETE FROM workers WHERE seen_at < ?", (cutoff,))
+
+    async def instances(self, *, seen_within: float = 60.0) -> list[Instance]:
+        """The processes heard from in the last ``seen_within`` seconds, by name."""
+        cutoff = _ts(utcnow() - dt.timedelta(seconds=seen_within))
+        async with self.reading() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT process, worker, roles, COALESCE(started_at, seen_at), seen_at"
+                    " FROM workers WHERE seen_at >= ? ORDER BY process",
+                    (cutoff,),
+                )
+            ).fetchall()
+        return [
+            Instance(
+                process=str(r[0]),
+                worker=str(r[1]),
+                roles=split_roles(r[2]),
+                started_at=_parse_ts(r[3]),
+                last_seen=_parse_ts(r[4]),
+            )
+            for r in rows
+        ]
 
     async def next_due(self, platform: str) -> dt.datetime | None:
         """When the earliest pending row of ``platform`` becomes due (``None``: nothing pending)."""
@@ -718,56 +764,72 @@ class SQLiteStore:
             ).fetchone()
         if not row or row[0] is None:
             return None
-        return dt.datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        return _parse_ts(row[0])
 
-    async def _settle(
-        self,
-        db: aiosqlite.Connection,
-        delivery: Delivery,
-        status: DeliveryStatus,
-        *,
-        error: str | None = None,
-        message_ids: Sequence[str] | None = None,
-        attempts: int | None = None,
-        not_before: dt.datetime | None = None,
-    ) -> bool:
+    async def settle_many(self, settlements: Sequence[Settlement]) -> list[bool]:
+        """Record many outcomes in one transaction: one UPDATE for all the rows (each still
+        fenced by its claim token), then the gone destinations deactivated. ``result[i]`` is
+        ``False`` where the row was no longer ours; a delivery given twice is settled once."""
+        if not settlements:
+            return []
+        rows, first = settlement_rows(settlements)
         now = _ts()
-        cursor = await db.execute(
-            "UPDATE outbox SET status = ?, error = ?, message_ids = COALESCE(?, message_ids),"
-            " attempts = COALESCE(?, attempts), not_before = COALESCE(?, not_before),"
-            " claimed_by = NULL, claimed_at = NULL, claim_token = NULL, claimed_process = NULL,"
-            " updated_at = ? WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
-            " AND claim_token IS ?",
-            (
-                status.value,
-                error[:1000] if error else None,
-                json.dumps(list(message_ids)) if message_ids is not None else None,
-                attempts,
-                _ts(not_before) if not_before else None,
-                now,
-                delivery.id,
-                delivery.claimed_by,
-                delivery.claim_token,
-            ),
-        )
-        return cursor.rowcount > 0
+        settled: set[int] = set()
+        async with self.transaction() as db:
+            for chunk in chunks(rows, _SETTLE_CHUNK):
+                values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+                params: list[Any] = []
+                for r in chunk:
+                    params += [
+                        r.id,
+                        r.claimed_by,
+                        r.claim_token,
+                        r.status,
+                        r.error,
+                        r.message_ids,
+                        r.attempts,
+                        _ts(r.not_before) if r.not_before else None,
+                    ]
+                returned = await (
+                    await db.execute(
+                        "WITH v (id, claimed_by, claim_token, status, error, message_ids, attempts,"
+                        f" not_before) AS (VALUES {values})"
+                        " UPDATE outbox SET status = v.status, error = v.error,"
+                        " message_ids = COALESCE(v.message_ids, outbox.message_ids),"
+                        " attempts = COALESCE(v.attempts, outbox.attempts),"
+                        " not_before = COALESCE(v.not_before, outbox.not_before),"
+                        " claimed_by = NULL, claimed_at = NULL, claim_token = NULL,"
+                        " claimed_process = NULL, updated_at = ?"
+                        " FROM v WHERE outbox.id = v.id AND outbox.status = 'claimed'"
+                        " AND outbox.claimed_by = v.claimed_by"
+                        " AND outbox.claim_token IS v.claim_token"
+                        " RETURNING outbox.id",
+                        [*params, now],
+                    )
+                ).fetchall()
+                settled.update(int(r[0]) for r in returned)
+            for settlement in settlements:
+                if settlement.outcome == "gone":
+                    await self._deactivate(
+                        db,
+                        settlement.delivery.target,
+                        settlement.error or "gone",
+                        thread_only=settlement.thread_only,
+                    )
+        return [
+            i in first and settlements[i].delivery.id in settled for i in range(len(settlements))
+        ]
 
     async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
         """Record a delivered row. ``False`` if it was no longer ours (its claim expired)."""
-        async with self.transaction() as db:
-            return await self._settle(
-                db,
-                delivery,
-                DeliveryStatus.SENT,
-                message_ids=message_ids,
-                attempts=delivery.attempts + 1,
-            )
+        (settled,) = await self.settle_many(
+            [Settlement(delivery, "sent", message_ids=tuple(message_ids))]
+        )
+        return settled
 
     async def mark_failed(self, delivery: Delivery, error: str) -> bool:
-        async with self.transaction() as db:
-            return await self._settle(
-                db, delivery, DeliveryStatus.FAILED, error=error, attempts=delivery.attempts + 1
-            )
+        (settled,) = await self.settle_many([Settlement(delivery, "failed", error=error)])
+        return settled
 
     async def retry_delivery(
         self,
@@ -780,25 +842,26 @@ class SQLiteStore:
     ) -> bool:
         """Back to pending until ``not_before``; a rate limit does not ``count_attempt``. ``sent``:
         the messages delivered so far, which the next attempt skips."""
-        async with self.transaction() as db:
-            return await self._settle(
-                db,
-                delivery,
-                DeliveryStatus.PENDING,
-                error=error,
-                message_ids=sent or None,
-                attempts=delivery.attempts + 1 if count_attempt else None,
-                not_before=not_before,
-            )
+        (settled,) = await self.settle_many(
+            [
+                Settlement(
+                    delivery,
+                    "retry",
+                    message_ids=tuple(sent),
+                    error=error,
+                    not_before=not_before,
+                    count_attempt=count_attempt,
+                )
+            ]
+        )
+        return settled
 
     async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
         """The destination is gone: settle the row and deactivate it, in one transaction."""
-        async with self.transaction() as db:
-            settled = await self._settle(
-                db, delivery, DeliveryStatus.GONE, error=reason, attempts=delivery.attempts + 1
-            )
-            await self._deactivate(db, delivery.target, reason, thread_only=thread_only)
-            return settled
+        (settled,) = await self.settle_many(
+            [Settlement(delivery, "gone", error=reason, thread_only=thread_only)]
+        )
+        return settled
 
     async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
         """platform → status → rows, over the whole outbox (reports included)."""
@@ -914,22 +977,77 @@ class SQLiteStore:
 
     async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Hold the lease ``name`` for ``seconds`` if it is free, expired or already ``holder``'s;
-        ``False`` if another process holds it. One transaction, so across processes sharing the
+        ``False`` if another process holds it. One statement, so across processes sharing the
         database at most one holds a lease at a time (the feed poller polls only while it does)."""
-        key = f"lease:{name}"
         now = utcnow()
         async with self.transaction() as db:
-            row = await (
-                await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
-            ).fetchone()
-            if row is not None:
-                current = json.loads(row[0])
-                held = current.get("holder") != holder and current.get("until", "") > _ts(now)
-                if held:
-                    return False
-            value = json.dumps(
-                {"holder": holder, "until": _ts(now + dt.timedelta(seconds=seconds))}
+            cursor = await db.execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+                " WHERE leases.holder = excluded.holder OR leases.until <= ?",
+                (name, holder, _ts(now + dt.timedelta(seconds=seconds)), _ts(now)),
             )
-            await db.execute("DELETE FROM meta WHERE key = ?", (key,))
-            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
-        return True
+            return cursor.rowcount > 0
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up at once (a clean stop), so another process need not wait it out."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
+            )
+            return cursor.rowcount > 0
+
+    async def leases(self) -> list[Lease]:
+        """The leases held now (unexpired), by name."""
+        async with self.reading() as db:
+            rows = await (
+                await db.execute(
+                    "SELECT name, holder, until FROM leases WHERE until > ? ORDER BY name",
+                    (_ts(),),
+                )
+            ).fetchall()
+        return [Lease(str(r[0]), str(r[1]), _parse_ts(r[2])) for r in rows]
+
+    # -- several instances: webhook updates seen, shared rate budgets ----------------------
+
+    async def first_seen(self, platform: str, update_id: int) -> bool:
+        """``True`` the first time (platform, update_id) is offered by any process sharing the
+        database; rows older than a day are pruned (Telegram keeps retrying for less)."""
+        now = utcnow()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO updates (platform, update_id, seen_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (platform, update_id) DO NOTHING",
+                (platform, update_id, _ts(now)),
+            )
+            first = cursor.rowcount > 0
+            await db.execute("DELETE FROM updates WHERE seen_at < ?", (_ts(now - UPDATES_KEPT),))
+        return first
+
+    async def take_tokens(
+        self, bucket: str, wanted: int, *, rate: float, burst: float
+    ) -> tuple[int, float]:
+        """Take up to ``wanted`` whole tokens from the shared bucket ``bucket`` (refilling at
+        ``rate`` per second up to ``burst``; a new bucket starts full). Returns (granted, seconds
+        until the next token — ``0.0`` if some remain). One write transaction, so processes
+        sharing the file never take the same token twice."""
+        check_bucket(wanted, rate, burst)
+        async with self.transaction() as db:
+            row = await (
+                await db.execute(
+                    "SELECT tokens, refilled_at FROM rate_buckets WHERE bucket = ?", (bucket,)
+                )
+            ).fetchone()
+            now = time.time()
+            if row is None:
+                available = burst
+            else:
+                available = refill(float(row[0]), now - float(row[1]), rate, burst)
+            granted, left, wait = take(available, wanted, rate)
+            await db.execute(
+                "INSERT INTO rate_buckets (bucket, tokens, refilled_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens,"
+                " refilled_at = excluded.refilled_at",
+                (bucket, left, max(now, float(row[1])) if row is not None else now),
+            )
+        return granted, wait
