@@ -488,7 +488,7 @@ def cancel_on_signals() -> None:
 async def main(args: Any) -> int:
     cancel_on_signals()
     count = QUICK_SUBSCRIBERS if args.quick else args.subscribers
-    bot_rate = args.bot_rate if args.bot_rate is not None else (args.cap or 10_000) * 0.9
+    bot_rate = args.bot_rate if args.bot_rate is not None else (args.cap or 10_000)
     timeout = args.timeout if args.timeout is not None else 60 + 4 * count / (args.cap or 300)
     results = []
     for _ in range(args.runs):
@@ -505,7 +505,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--bot-rate",
         type=float,
-        help="DLW_TELEGRAM_MAX_RATE, the bot's own pace (default: 0.9 x the cap)",
+        help="DLW_TELEGRAM_MAX_RATE, the cap the bot paces under (default: the fake's cap)",
     )
     parser.add_argument("--runs", type=int, default=1, help="fan-outs, each on a fresh database")
     parser.add_argument(

@@ -19,7 +19,7 @@ from bot.model import Target
 from bot.paging import Paging
 from bot.reply import Reply
 from bot.store import Store
-from bot.store.protocols import KeyValue
+from bot.store.protocols import KeyValue, RateBudget
 
 __all__ = ["Adapter", "AdapterServices"]
 
@@ -49,7 +49,7 @@ class Adapter(Protocol):
 
 class AdapterServices:
     """What an adapter may use of the core: the registry, "More" paging, a small key-value
-    store, and two facts it can report about destinations. Narrow on purpose, so an adapter
+    store, the shared send budget, and two facts it can report about destinations. Narrow on purpose, so an adapter
     can't reach into publishing or the rest of the store, and a new platform needs nothing else.
     """
 
@@ -57,6 +57,7 @@ class AdapterServices:
         self.registry = registry
         self.paging = Paging(store, keep=handlers.settings.continuations_per_user)
         self.meta: KeyValue = store
+        self.budget: RateBudget = store  # the send budget shared by every process (pacing)
         self._handlers = handlers  # what command handlers see, passed on in every Context
         self._store = store
 

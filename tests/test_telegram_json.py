@@ -100,3 +100,20 @@ async def test_the_fake_refuses_a_body_that_is_not_a_json_object(
         answer = await response.json()
     assert answer == {"ok": False, "error_code": 400, "description": description}
     assert fake.messages_in(ALICE) == []
+
+
+async def test_a_request_with_a_file_goes_as_multipart_form_data(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    certificate = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    assert await bot.set_webhook(
+        "https://127.0.0.1:8443/hook", certificate=certificate, max_connections=5
+    )
+
+    [call] = fake.calls_to("setWebhook")
+    assert call.content_type == "multipart/form-data"
+    assert call.params["certificate"]["size"] == len(certificate)
+    assert call.params["max_connections"] == 5
+    info = await bot.get_webhook_info()
+    assert info.url == "https://127.0.0.1:8443/hook" and info.has_custom_certificate
+    assert info.max_connections == 5

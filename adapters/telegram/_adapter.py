@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import re
 import secrets
+from math import ceil
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ from adapters.telegram.settings import TelegramSettings, api_urls
 from bot.commands import ChatKind
 from bot.delivery import Limits, TransientError
 from bot.model import Target
+from bot.pacing import SharedBucket, window_pace
 from bot.platform import AdapterServices
 from bot.reply import Reply
 
@@ -104,7 +106,12 @@ class TelegramAdapter:
         self._flood_retries = flood_retries
         self._network_retries = network_retries
         self._backoff = backoff
-        self.limits = Limits(messages_per_second=settings.max_rate)
+        # The pace itself is RetryingRateLimiter's (its FairPacer fed from the budget shared by
+        # every process on this token, a little under the cap); the dispatcher starts no more
+        # than the cap a second and keeps enough rows under way to hold that pace.
+        self.limits = Limits(
+            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 16))
+        )
         self._application: PtbApplication | None = None
         self._limiter: RetryingRateLimiter | None = None
         self._bot_username: str | None = None
@@ -203,11 +210,14 @@ class TelegramAdapter:
 
     def _build(self, token: str) -> PtbApplication:
         settings = self._settings
+        rate, burst = window_pace(settings.cap)
+        bot_id = token.partition(":")[0]  # the public part: the cap is per bot token
         self._limiter = RetryingRateLimiter(
-            overall_max_rate=settings.max_rate,
+            overall_max_rate=settings.cap,
             max_retries=self._flood_retries,
             network_retries=self._network_retries,
             backoff=self._backoff,
+            source=SharedBucket(self._services.budget, f"telegram:{bot_id}", rate, burst),
         )
         builder = (
             ApplicationBuilder()
@@ -216,8 +226,8 @@ class TelegramAdapter:
             .concurrent_updates(self._concurrency)
             .job_queue(None)
             .request(self._request(JSONRequest, pool=256))  # PTB's default pool size
-            # Long polling keeps PTB's own form request on one connection (PTB adds the
-            # long-poll timeout to its read timeout).
+            # Long polling keeps PTB's own request on one connection (PTB adds the long-poll
+            # timeout to its read timeout).
             .get_updates_request(self._request(HTTPXRequest, pool=1))
         )
         if settings.api_url:
@@ -228,7 +238,9 @@ class TelegramAdapter:
         application: PtbApplication = builder.build()
         return application
 
-    def _request(self, kind: type[HTTPXRequest], *, pool: int) -> HTTPXRequest:
+    def _request(
+        self, kind: type[JSONRequest] | type[HTTPXRequest], *, pool: int
+    ) -> JSONRequest | HTTPXRequest:
         timeout = self._timeout
         return kind(
             connection_pool_size=pool,
@@ -261,14 +273,23 @@ class TelegramAdapter:
     # -- sending ----------------------------------------------------------------------------
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
-        """Deliver ``reply`` to ``target`` (a chat, a forum topic, or a reader's private chat).
+        """Deliver ``reply`` to ``target`` (a chat, a forum topic, or a reader's private chat):
+        the outbox's path (channel posts, digests, reports) and operators' notices. With
+        ``DLW_TELEGRAM_PAID_BROADCAST=on`` these go as paid broadcasts.
 
         Raises :mod:`bot.delivery` errors; the store is left to the caller.
         """
         application = self._application
         if application is None:
             raise TransientError("the Telegram adapter is not running")
-        return await deliver(application.bot, self._services.paging, target, reply, skip=skip)
+        return await deliver(
+            application.bot,
+            self._services.paging,
+            target,
+            reply,
+            skip=skip,
+            paid_broadcast=self._settings.paid_broadcast,
+        )
 
 
 async def _shut_down(application: PtbApplication) -> None:
