@@ -57,7 +57,9 @@ log = logging.getLogger("bot.pacing")
 def window_pace(cap: float) -> tuple[float, int]:
     """``(rate, burst)`` for a token bucket that never grants more than ``cap`` in any sliding
     one-second window: ``rate + burst <= cap``, the rate as close to the cap as a burst of at
-    least two tokens allows. ``cap <= 0``: no pacing."""
+    least two tokens allows. ``cap <= 0``: no pacing. Under two a second no bucket fits (one
+    token at a time and any refill exceed it): half the cap, and the per-process window
+    (:func:`window_limit`) keeps a process to the cap itself."""
     if cap <= 0:
         return 0.0, 1
     burst = max(2, math.floor(cap * BURST_SHARE))
