@@ -29,7 +29,8 @@ from bot.platform import Adapter, AdapterServices
 from bot.publishing import Dispatcher, Publisher
 from bot.reply import Reply
 from bot.scheduler import WeeklyPublisher
-from bot.store import SQLiteStore, Store
+from bot.store import Store, open_store
+from bot.store.urls import describe_location
 from bot.supervisor import supervise
 from bot.views import content_rejected_reply, task_failed_reply, task_recovered_reply
 
@@ -74,9 +75,7 @@ class App:
         settings = settings or Settings()
         archive = await ArchiveHolder.open(settings.content_dir)
         try:
-            store = await SQLiteStore.open(
-                settings.database, busy_timeout=settings.database_busy_timeout
-            )
+            store = await open_store(settings.database, busy_timeout=settings.database_busy_timeout)
         except BaseException:
             archive.archive.close()
             raise
@@ -85,7 +84,7 @@ class App:
             len(archive.archive.issues),
             archive.archive.item_count,
             settings.content_dir,
-            settings.database,
+            describe_location(settings.database),
         )
         app = cls(
             settings=settings,

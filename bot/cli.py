@@ -10,6 +10,8 @@ dlw-bot approve [N]          move draft N into the archive (no N: list the draft
 dlw-bot schema [--check]     regenerate (or check) content/schema/issue.json
 dlw-bot publish [N] [--dry-run]  publish the newest unpublished issue (or N) now
 dlw-bot status               publications and delivery counts per platform
+dlw-bot db migrate [DB]      bring the database (default DLW_DATABASE) to this version's schema
+dlw-bot db copy SRC DST [--force]  every table of one database into another (SQLite → PostgreSQL)
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command in {None, "run"}:
         return _guarded(lambda: _run(settings, platforms))
+    if args.command == "db":
+        return _guarded(lambda: _db(settings, args))
     handler = {
         "shell": _shell,
         "validate": _validate,
@@ -104,11 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _guarded(run: Callable[[], int]) -> int:
     """Run a subcommand; a database that can't be opened is one line and exit 1 (never a
-    traceback, never a process left hanging), Ctrl-C is 130."""
-    from bot.store import StoreUnavailable
+    traceback, never a process left hanging), a database server that can't be reached or
+    refuses us is a configuration error (exit 2), Ctrl-C is 130."""
+    from bot.store import StoreUnavailable, StoreUnreachable
 
     try:
         return run()
+    except StoreUnreachable as exc:  # the setting names a server that is not there for us
+        print(f"configuration error: DLW_DATABASE: {exc}", file=sys.stderr)
+        return 2
     except StoreUnavailable as exc:
         print(f"database error: {exc}", file=sys.stderr)
         return 1
@@ -205,6 +213,22 @@ def _parser() -> argparse.ArgumentParser:
         help="print what would be sent (counts per platform and a sample) and change nothing",
     )
     sub.add_parser("status", help="publications and delivery counts per platform")
+    db = sub.add_parser("db", help="the database: migrate it, copy it into another")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    migrate = db_sub.add_parser("migrate", help="apply the schema migrations and print versions")
+    migrate.add_argument(
+        "database", nargs="?", help="a SQLite file or postgresql:// URL (default DLW_DATABASE)"
+    )
+    copy = db_sub.add_parser(
+        "copy",
+        help="copy every table of SRC into DST (e.g. a SQLite file into a postgresql:// URL), "
+        "in one transaction, verified by per-table counts",
+    )
+    copy.add_argument("source", metavar="SRC", help="the database to copy from")
+    copy.add_argument("target", metavar="DST", help="the database to copy into (empty)")
+    copy.add_argument(
+        "--force", action="store_true", help="replace what DST holds instead of refusing"
+    )
     return parser
 
 
@@ -329,12 +353,10 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import show
     from bot.publishing import publishing_status
-    from bot.store import SQLiteStore
+    from bot.store import open_store
 
     async def go() -> int:
-        store = await SQLiteStore.open(
-            settings.database, busy_timeout=settings.database_busy_timeout
-        )
+        store = await open_store(settings.database, busy_timeout=settings.database_busy_timeout)
         try:
             reply = await publishing_status(store, settings, local_platforms=LOCAL_PLATFORMS)
         finally:
@@ -343,6 +365,90 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(go())
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store.urls import describe_location, parse_location
+
+    named: dict[str, Path | str] = {}
+    for label, value in (
+        [("DATABASE", args.database or settings.database)]
+        if args.db_command == "migrate"
+        else [("SRC", args.source), ("DST", args.target)]
+    ):
+        try:
+            named[label] = parse_location(value)
+        except ValueError as exc:
+            print(f"configuration error: {label}: {exc}", file=sys.stderr)
+            return 2
+    if args.db_command == "migrate":
+        return asyncio.run(_db_migrate(named["DATABASE"], settings))
+    source, target = named["SRC"], named["DST"]
+    if _same_database(source, target):
+        print(
+            f"error: SRC and DST are the same database ({describe_location(source)})",
+            file=sys.stderr,
+        )
+        return 2
+    return asyncio.run(_db_copy(source, target, settings, force=args.force))
+
+
+def _same_database(a: Path | str, b: Path | str) -> bool:
+    if isinstance(a, Path) and isinstance(b, Path):
+        return a.resolve() == b.resolve()
+    return a == b
+
+
+async def _db_migrate(location: Path | str, settings: Settings) -> int:
+    from bot.store import open_store
+    from bot.store.urls import describe_location
+
+    store = await open_store(location, busy_timeout=settings.database_busy_timeout)
+    try:
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    print(f"{describe_location(location)}: schema version {version}, up to date")
+    return 0
+
+
+async def _db_copy(
+    source: Path | str, target: Path | str, settings: Settings, *, force: bool
+) -> int:
+    from bot.store import StoreError, StoreUnreachable, open_store
+    from bot.store.copy import CopyRefused, copy_store
+    from bot.store.urls import describe_location
+
+    opened = []
+    try:
+        for label, location in (("SRC", source), ("DST", target)):
+            try:
+                opened.append(
+                    await open_store(location, busy_timeout=settings.database_busy_timeout)
+                )
+            except StoreUnreachable as exc:
+                print(f"configuration error: {label}: {exc}", file=sys.stderr)
+                return 2
+        try:
+            counts = await copy_store(opened[0], opened[1], force=force)
+        except CopyRefused as exc:
+            print(f"copy refused: {exc}", file=sys.stderr)
+            return 1
+        except StoreError as exc:  # e.g. a value the target refuses: its transaction undone
+            print(f"copy failed, nothing was written to DST: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        for store in opened:
+            await store.close()
+    print(f"copied {describe_location(source)} → {describe_location(target)}")
+    width = max(len(c.table) for c in counts)
+    for c in counts:
+        print(f"  {c.table:<{width}}  {c.source:>8} rows → {c.target:>8}")
+    print(f"  {'total':<{width}}  {sum(c.source for c in counts):>8} rows, every count verified")
+    return 0
 
 
 # -- content -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.model import process_name
 from bot.schedule import Schedule, ScheduleError
+from bot.store.urls import parse_location
 
 __all__ = ["Settings", "bundled_content_dir", "default_content_dir", "parse_interval"]
 
@@ -67,7 +68,11 @@ class Settings(BaseSettings):
         description="Content directory (issues/, topics.yaml); default ./content when it exists, "
         "else the bundled copy.",
     )
-    database: Path = Field(default=Path("dlw-bot.sqlite3"), description="SQLite database file.")
+    database: Path | str = Field(
+        default=Path("dlw-bot.sqlite3"),
+        description="The store: a SQLite file (or sqlite:///file), or a PostgreSQL URL "
+        "postgresql://user:password@host/database for several processes on one store.",
+    )
     database_busy_timeout: float = Field(
         default=3.0,
         description="Seconds a database statement waits for another process's write lock.",
@@ -151,6 +156,13 @@ class Settings(BaseSettings):
             if not platform or not user:
                 raise ValueError(f"{entry!r} should look like telegram:12345 or discord:678")
         return value
+
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, value: Path | str) -> Path | str:
+        """A SQLite path, or a PostgreSQL URL kept as written; another URL is refused here, at
+        start, rather than taken for a file name."""
+        return parse_location(value)
 
     @field_validator("feed_url")
     @classmethod

@@ -5,8 +5,9 @@ module only sleeps until the next slot and asks the :class:`~bot.publishing.Publ
 the newest issue not yet published.
 
 The last slot handled is kept in the store (``meta``), so a restart after a missed slot publishes
-once at start, and several processes share the same view. Publishing is idempotent, so two
-processes reaching the same slot publish once.
+once at start, and several processes share the same view. A process takes a slot before
+publishing it with a compare-and-set in the store, so of several processes reaching the same
+slot exactly one publishes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from bot.model import utcnow
 from bot.publishing import Publisher, PublishResult
 from bot.schedule import Schedule
-from bot.store import Store
+from bot.store import Store, StoreError
 
 __all__ = [
     "LAST_SLOT_KEY",
@@ -66,9 +67,14 @@ class WeeklyPublisher:
             return None
         if dt.datetime.fromisoformat(stored) >= previous:
             return None
+        if not await self._take(previous, stored):
+            return None
         log.info("the slot of %s passed while the bot was down; catching up", previous.isoformat())
-        result = await self.publisher.publish(trigger="catch-up")
-        await self.store.set_meta(LAST_SLOT_KEY, previous.isoformat())
+        try:
+            result = await self.publisher.publish(trigger="catch-up")
+        except BaseException:
+            await self._give_back(previous, stored)
+            raise
         log.info("catch-up: %s", result.message)
         return result
 
@@ -91,11 +97,28 @@ class WeeklyPublisher:
         stored = await self.store.get_meta(LAST_SLOT_KEY)
         if stored is not None and dt.datetime.fromisoformat(stored) >= slot:
             return None
+        if not await self._take(slot, stored):
+            return None
         try:
             result = await self.publisher.publish(trigger="schedule")
         except Exception:  # the next slot must still come; the error is in the log
             log.exception("scheduled publication at %s failed", slot.isoformat())
+            await self._give_back(slot, stored)
             return None
-        await self.store.set_meta(LAST_SLOT_KEY, slot.isoformat())
         log.info("weekly slot %s: %s", slot.isoformat(), result.message)
         return result
+
+    async def _take(self, slot: dt.datetime, stored: str | None) -> bool:
+        """Record ``slot`` as handled if the record still says ``stored``: of several processes
+        reaching the same slot exactly one wins (a compare-and-set in the store) and publishes;
+        the others leave it, even if a new issue arrived in between."""
+        if await self.store.replace_meta(LAST_SLOT_KEY, slot.isoformat(), expected=stored):
+            return True
+        log.info("slot %s: taken by another process", slot.isoformat())
+        return False
+
+    async def _give_back(self, slot: dt.datetime, stored: str | None) -> None:
+        """A publication that failed leaves its slot unhandled again, so the catch-up at the
+        next start tries once more (unless the store is what failed: then it stays taken)."""
+        with contextlib.suppress(StoreError):
+            await self.store.replace_meta(LAST_SLOT_KEY, stored, expected=slot.isoformat())

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.commands import ChatKind, Context
 from bot.config import Settings
-from bot.store import SQLiteStore, Store
+from bot.store import SQLiteStore, Store, open_store
+from bot.store.postgres import PostgresStore
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CONTENT = REPO / "content"
@@ -87,3 +94,104 @@ def discord_urls() -> Iterator[None]:
     finally:
         discord.http.Route.BASE = base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+
+
+# -- the store's two backends -------------------------------------------------------------------
+
+#: Every backend the store tests run on.
+BACKENDS = ("sqlite", "postgres")
+
+#: A store the tests can also reach into (transaction(): the backend's own connection).
+Backend = SQLiteStore | PostgresStore
+
+
+def database_url(server: str, name: str) -> str:
+    """``server``'s URL with the database ``name`` in it (the path part; host, user, socket
+    and other parameters kept)."""
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the whole run: ``DLW_TEST_POSTGRES_URL`` (an existing server,
+    whose user may create databases) or else a throwaway PostgreSQL 16 from the ``pgserver``
+    wheel on a unix socket (about a second to start), stopped at the end."""
+    given = os.environ.get("DLW_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    from pgserver.postgres_server import get_server
+
+    # A short directory: the server's unix socket path must stay under ~100 characters.
+    home = Path(tempfile.mkdtemp(prefix="dlwpg-"))
+    server = get_server(home, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> str:
+    """A migrated database new test databases are copied from (CREATE DATABASE ... TEMPLATE
+    takes milliseconds; running the migrations for each test would not)."""
+    name = f"dlw_template_{os.getpid()}"
+
+    async def make() -> None:
+        admin = await asyncpg.connect(postgres_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        store = await PostgresStore.open(database_url(postgres_server, name))
+        await store.close()
+
+    asyncio.run(make())
+    return name
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str, postgres_template: str) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database of its own for one test, dropped afterwards."""
+    name = f"dlw_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    finally:
+        await admin.close()
+    try:
+        yield database_url(postgres_server, name)
+    finally:
+        admin = await asyncpg.connect(postgres_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend a store test runs on, once each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_location(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a fresh store of ``backend`` lives: a SQLite file or a PostgreSQL URL."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "db.sqlite3"
+
+
+@pytest.fixture
+async def store(store_location: Path | str) -> AsyncIterator[Backend]:
+    """A fresh, migrated store on each backend."""
+    opened = await open_store(store_location)
+    assert isinstance(opened, SQLiteStore | PostgresStore)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -144,7 +144,7 @@ class Row:
     message_ids: list[str] | None
 
 
-def outbox(database: Path, issue: int, kind: str | None = None) -> list[Row]:
+def outbox(database: Path | str, issue: int, kind: str | None = None) -> list[Row]:
     """The outbox rows of ``issue`` (read with plain sqlite3: WAL readers never wait)."""
     with contextlib.closing(sqlite3.connect(database)) as db:
         found = db.execute(
@@ -186,7 +186,7 @@ async def report(fake: FakeTelegram, timeout: float = 15.0) -> str:  # noqa: ASY
     return message.text
 
 
-def unsettled(database: Path, issue: int) -> list[Row]:
+def unsettled(database: Path | str, issue: int) -> list[Row]:
     return [r for r in outbox(database, issue) if r.status in ("pending", "claimed")]
 
 

@@ -1,6 +1,7 @@
-"""Storage faults never stop publishing (issue 11): a full disk for real (a small tmpfs), another
-process holding the database's write lock (a second sqlite3 connection), an outcome the store
-refuses after the message went out. Each waits on conditions, never on guessed sleeps."""
+"""Storage faults never stop publishing (issue 11): a full disk for real (a small tmpfs, SQLite),
+another process holding the database's write lock (a second connection: on SQLite and on
+PostgreSQL), an outcome the store refuses after the message went out. Each waits on conditions,
+never on guessed sleeps."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import errno
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.app import App
@@ -22,6 +24,7 @@ from bot.config import Settings
 from bot.publishing import Dispatcher
 from bot.reply import Reply
 from bot.store import DeliveryStatus, Store, Subscription, SubscriptionKind, Target
+from bot.store.postgres import PostgresStore
 from bot.supervisor import supervise
 from tests.conftest import sqlite
 from tests.helpers import tmpfs, wait_for
@@ -61,10 +64,13 @@ def fill(directory: Path) -> Path:
 
 
 async def statuses(store: Store) -> dict[str, str]:
+    sql = "SELECT target, status FROM outbox WHERE kind <> 'report'"
+    if isinstance(store, PostgresStore):
+        async with store.reading() as conn:
+            found = await conn.fetch(sql)
+        return {str(r[0]): str(r[1]) for r in found}
     async with sqlite(store).reading() as db:
-        rows = await (
-            await db.execute("SELECT target, status FROM outbox WHERE kind <> 'report'")
-        ).fetchall()
+        rows = await (await db.execute(sql)).fetchall()
     return {str(r[0]): str(r[1]) for r in rows}
 
 
@@ -127,34 +133,68 @@ async def _all_sent(store: Store) -> bool:
     return len(rows) == READERS and set(rows.values()) == {"sent"}
 
 
-@pytest.fixture
-def blocker(settings: Settings) -> Iterator[Callable[[], sqlite3.Connection]]:
-    """Another process's writer: a second connection that takes the write lock and keeps it."""
-    held: list[sqlite3.Connection] = []
+#: The tables a writer of the bot touches: what another process's long write holds.
+TABLES = "subscribers, subscriptions, channels, publications, outbox, continuations, meta, workers"
 
-    def lock() -> sqlite3.Connection:
-        db = sqlite3.connect(settings.database, isolation_level=None, timeout=0)
-        db.execute("BEGIN IMMEDIATE")
-        held.append(db)
-        return db
+
+class Blocker:
+    """Another process's writer holding the database: on SQLite a second connection with the
+    write lock (BEGIN IMMEDIATE); on PostgreSQL a second connection holding the bot's tables in
+    EXCLUSIVE mode (reads go on, every write waits). ``release`` rolls it back."""
+
+    def __init__(self, location: Path | str) -> None:
+        self.location = location
+        self._sqlite: sqlite3.Connection | None = None
+        self._postgres: asyncpg.Connection[asyncpg.Record] | None = None
+
+    async def hold(self) -> Blocker:
+        if isinstance(self.location, Path):
+            self._sqlite = sqlite3.connect(self.location, isolation_level=None, timeout=0)
+            self._sqlite.execute("BEGIN IMMEDIATE")
+        else:
+            self._postgres = await asyncpg.connect(self.location)
+            await self._postgres.execute(f"BEGIN; LOCK TABLE {TABLES} IN EXCLUSIVE MODE")
+        return self
+
+    async def release(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.execute("ROLLBACK")
+            self._sqlite.close()
+            self._sqlite = None
+        if self._postgres is not None:
+            await self._postgres.close()  # its transaction ends with it
+            self._postgres = None
+
+
+@pytest.fixture
+async def blocker(store_location: Path | str) -> AsyncIterator[Callable[[], Awaitable[Blocker]]]:
+    """Take the database as another process's writer would (each backend); released at the
+    end if the test did not."""
+    held: list[Blocker] = []
+
+    async def lock() -> Blocker:
+        held.append(await Blocker(store_location).hold())
+        return held[-1]
 
     yield lock
-    for db in held:
-        db.close()
+    for one in held:
+        await one.release()
 
 
 @pytest.fixture
-async def busy_app(settings: Settings) -> AsyncIterator[App]:
-    quick = settings.model_copy(update={"database_busy_timeout": 0.2, "command_timeout": 1.0})
+async def busy_app(settings: Settings, store_location: Path | str) -> AsyncIterator[App]:
+    quick = settings.model_copy(
+        update={"database": store_location, "database_busy_timeout": 0.2, "command_timeout": 1.0}
+    )
     async with App.create(quick, local_platforms=LOCAL_PLATFORMS) as application:
         yield application
 
 
 async def test_a_command_on_a_locked_database_says_busy_and_the_bot_carries_on(
-    busy_app: App, blocker: Callable[[], sqlite3.Connection]
+    busy_app: App, blocker: Callable[[], Awaitable[Blocker]]
 ) -> None:
     ctx = Context(services=busy_app, platform="test", user_id="u1", chat_id="u1")
-    lock = blocker()
+    lock = await blocker()
     # The bound a stalled command fails on (the old code waited out a 10 s busy timeout, then
     # apologised for a bug); the reply itself comes after the 0.2 s busy timeout.
     async with asyncio.timeout(5):
@@ -163,25 +203,27 @@ async def test_a_command_on_a_locked_database_says_busy_and_the_bot_carries_on(
     assert busy is not None and busy.plain_text() == BUSY
     assert latest is not None and latest.entries
 
-    lock.execute("ROLLBACK")  # the other writer is done
+    await lock.release()  # the other writer is done
     done = await busy_app.registry.dispatch_text(ctx, "/subscribe pytorch")
     assert done is not None and done.plain_text() != BUSY
     assert await busy_app.store.subscriptions("test", "u1") == [PYTORCH]
 
 
 async def test_a_command_that_times_out_leaves_nothing_half_written(
-    settings: Settings, blocker: Callable[[], sqlite3.Connection]
+    settings: Settings, store_location: Path | str, blocker: Callable[[], Awaitable[Blocker]]
 ) -> None:
-    # The asyncio bound (0.1 s) fires while SQLite still waits for the lock (0.3 s): the command
-    # is cancelled inside its transaction, which must be rolled back, not left open.
-    slow = settings.model_copy(update={"database_busy_timeout": 0.3, "command_timeout": 0.1})
+    # The asyncio bound (0.1 s) fires while the database still waits for the lock (0.3 s): the
+    # command is cancelled inside its transaction, which must be rolled back, not left open.
+    slow = settings.model_copy(
+        update={"database": store_location, "database_busy_timeout": 0.3, "command_timeout": 0.1}
+    )
     async with App.create(slow, local_platforms=LOCAL_PLATFORMS) as app:
         ctx = Context(services=app, platform="test", user_id="u1", chat_id="u1")
-        lock = blocker()
+        lock = await blocker()
         async with asyncio.timeout(5):
             reply = await app.registry.dispatch_text(ctx, "/subscribe pytorch mobile")
         assert reply is not None and reply.plain_text() == BUSY
-        lock.execute("ROLLBACK")
+        await lock.release()
         assert await app.store.subscriptions("test", "u1") == []
         again = await app.registry.dispatch_text(ctx, "/subscribe pytorch")  # not stuck in a txn
         assert again is not None and again.plain_text() != BUSY
@@ -192,20 +234,20 @@ class LockingPlatform(ScriptedPlatform):
     """Sends, then another process grabs the database's write lock before the outcome is
     recorded: the settle after a delivered message fails for real."""
 
-    def __init__(self, lock: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, lock: Callable[[], Awaitable[Blocker]]) -> None:
         super().__init__(platform="tg")
         self.lock = lock
-        self.held: sqlite3.Connection | None = None
+        self.held: Blocker | None = None
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
         ids = await super().send(target, reply, skip=skip)
         if self.held is None:
-            self.held = self.lock()
+            self.held = await self.lock()
         return ids
 
 
 async def test_an_outcome_the_store_refused_is_recorded_later_and_never_resent(
-    busy_app: App, blocker: Callable[[], sqlite3.Connection], caplog: pytest.LogCaptureFixture
+    busy_app: App, blocker: Callable[[], Awaitable[Blocker]], caplog: pytest.LogCaptureFixture
 ) -> None:
     await busy_app.store.subscribe("tg", "alice", [PYTORCH])
     await busy_app.publisher.publish(206)
@@ -223,7 +265,7 @@ async def test_an_outcome_the_store_refused_is_recorded_later_and_never_resent(
     )
     assert await statuses(busy_app.store) == {"alice": DeliveryStatus.CLAIMED.value}
     assert platform.held is not None
-    platform.held.execute("ROLLBACK")  # the other writer lets go
+    await platform.held.release()  # the other writer lets go
     await wait_for(lambda: _statuses_are(busy_app.store, {"alice": "sent"}), "the outcome recorded")
     stop.set()
     await task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -20,6 +20,7 @@ from bot.store import (
     PlannedDelivery,
     Settlement,
     SQLiteStore,
+    StoreError,
     StoreUnavailable,
     Subscription,
     SubscriptionKind,
@@ -27,18 +28,12 @@ from bot.store import (
     utcnow,
 )
 from bot.store.migrations import statements
+from tests.conftest import Backend
 from tests.helpers import wait_for
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
 JAX = Subscription(SubscriptionKind.TOPIC, "jax")
 DIFFUSION = Subscription(SubscriptionKind.KEYWORD, "diffusion")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(tmp_path / "db.sqlite3")
-    yield s
-    await s.close()
 
 
 async def test_migrations_apply_once_and_record_version(tmp_path: Path) -> None:
@@ -64,7 +59,7 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
         await SQLiteStore.open(path)
 
 
-async def test_subscribe_is_idempotent_and_limited(store: SQLiteStore) -> None:
+async def test_subscribe_is_idempotent_and_limited(store: Backend) -> None:
     outcome = await store.subscribe("telegram", "1", [PYTORCH, JAX, PYTORCH])
     assert outcome.added == (PYTORCH, JAX) and outcome.total == 2
     outcome = await store.subscribe("telegram", "1", [PYTORCH, DIFFUSION], limit=3)
@@ -77,14 +72,14 @@ async def test_subscribe_is_idempotent_and_limited(store: SQLiteStore) -> None:
     assert await store.subscriptions("discord", "1") == []  # platforms are separate
 
 
-async def test_unsubscribe(store: SQLiteStore) -> None:
+async def test_unsubscribe(store: Backend) -> None:
     await store.subscribe("telegram", "1", [PYTORCH, JAX])
     assert await store.unsubscribe("telegram", "1", [JAX, DIFFUSION]) == [JAX]
     assert await store.unsubscribe_all("telegram", "1") == 1
     assert await store.unsubscribe_all("telegram", "nobody") == 0
 
 
-async def test_inactive_subscribers_get_no_digests_until_they_return(store: SQLiteStore) -> None:
+async def test_inactive_subscribers_get_no_digests_until_they_return(store: Backend) -> None:
     await store.subscribe("telegram", "1", [PYTORCH])
     await store.subscribe("telegram", "2", [JAX])
     assert await store.set_subscriber_active("telegram", "1", False, "bot was blocked by the user")
@@ -96,7 +91,7 @@ async def test_inactive_subscribers_get_no_digests_until_they_return(store: SQLi
     }
 
 
-async def test_channels_register_reactivate_and_threads(store: SQLiteStore) -> None:
+async def test_channels_register_reactivate_and_threads(store: Backend) -> None:
     chat = Target("telegram", "-100")
     topic = Target("telegram", "-100", "5")
     assert await store.register_channel(chat, title="Group", registered_by="1")
@@ -112,7 +107,7 @@ async def test_channels_register_reactivate_and_threads(store: SQLiteStore) -> N
     assert [c.title for c in await store.channels()] == ["Group"]
 
 
-async def test_migrate_chat_moves_registrations(store: SQLiteStore) -> None:
+async def test_migrate_chat_moves_registrations(store: Backend) -> None:
     await store.register_channel(Target("telegram", "-1"), title="Old", registered_by="1")
     await store.register_channel(Target("telegram", "-1", "9"), title="Old", registered_by="1")
     await store.register_channel(Target("telegram", "-1009"), title="New", registered_by="1")
@@ -123,7 +118,7 @@ async def test_migrate_chat_moves_registrations(store: SQLiteStore) -> None:
     ]
 
 
-async def test_failed_transaction_leaves_nothing(store: SQLiteStore) -> None:
+async def test_failed_transaction_leaves_nothing(store: Backend) -> None:
     async def half_write() -> None:
         async with store.transaction() as db:
             await db.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
@@ -134,7 +129,7 @@ async def test_failed_transaction_leaves_nothing(store: SQLiteStore) -> None:
     assert await store.get_meta("half") is None
 
 
-async def test_concurrent_writers_do_not_interleave(store: SQLiteStore) -> None:
+async def test_concurrent_writers_do_not_interleave(store: Backend) -> None:
     await asyncio.gather(
         *(
             store.subscribe(
@@ -147,7 +142,7 @@ async def test_concurrent_writers_do_not_interleave(store: SQLiteStore) -> None:
     assert totals == [10] * 5
 
 
-async def test_continuations_and_meta(store: SQLiteStore) -> None:
+async def test_continuations_and_meta(store: Backend) -> None:
     key = await store.save_continuation("/search " + "long query " * 20, 2)
     assert len(key.encode()) <= 16
     assert await store.load_continuation(key) == ("/search " + "long query " * 20, 2)
@@ -180,9 +175,9 @@ def _planned(*chat_ids: str) -> list[PlannedDelivery]:
     return [PlannedDelivery(Target("tg", c), DeliveryKind.CHANNEL) for c in chat_ids]
 
 
-async def test_a_publication_is_written_whole_or_not_at_all(store: SQLiteStore) -> None:
+async def test_a_publication_is_written_whole_or_not_at_all(store: Backend) -> None:
     # the same destination twice violates the outbox's unique key: nothing may remain
-    with pytest.raises(aiosqlite.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, StoreError)):
         await store.create_publication(206, "manual", _planned("-1", "-2", "-1"))
     assert await store.publication(206) is None
     assert await store.outbox_counts() == {}
@@ -193,7 +188,7 @@ async def test_a_publication_is_written_whole_or_not_at_all(store: SQLiteStore) 
     assert publication.counts == {"tg": {DeliveryStatus.PENDING: 2}}
 
 
-async def test_claims_are_exclusive_and_settling_needs_the_claim(store: SQLiteStore) -> None:
+async def test_claims_are_exclusive_and_settling_needs_the_claim(store: Backend) -> None:
     await store.create_publication(206, "manual", _planned(*(str(n) for n in range(10))))
     first = await store.claim_deliveries("tg", "a", 6)
     second = await store.claim_deliveries("tg", "b", 6)
@@ -210,7 +205,7 @@ async def test_claims_are_exclusive_and_settling_needs_the_claim(store: SQLiteSt
     assert counts == {DeliveryStatus.CLAIMED: 9, DeliveryStatus.SENT: 1}
 
 
-async def test_rows_are_claimed_only_when_due(store: SQLiteStore) -> None:
+async def test_rows_are_claimed_only_when_due(store: Backend) -> None:
     await store.create_publication(206, "manual", _planned("-1"))
     (row,) = await store.claim_deliveries("tg", "a", 5)
     later = utcnow() + dt.timedelta(seconds=60)
@@ -221,7 +216,7 @@ async def test_rows_are_claimed_only_when_due(store: SQLiteStore) -> None:
     assert again.attempts == 0  # a rate limit is not an attempt
 
 
-async def test_a_gone_destination_is_settled_and_deactivated_together(store: SQLiteStore) -> None:
+async def test_a_gone_destination_is_settled_and_deactivated_together(store: Backend) -> None:
     await store.subscribe("tg", "7", [PYTORCH])
     reader = Target.user("tg", "7")
     await store.create_publication(
@@ -239,7 +234,7 @@ async def test_a_gone_destination_is_settled_and_deactivated_together(store: SQL
     assert unreachable.target == reader and "blocked" in unreachable.error
 
 
-async def test_a_report_is_recorded_once_and_only_when_finished(store: SQLiteStore) -> None:
+async def test_a_report_is_recorded_once_and_only_when_finished(store: Backend) -> None:
     await store.create_publication(206, "manual", _planned("-1"))
     report = [PlannedDelivery(Target.user("tg", "op"), DeliveryKind.REPORT, {"summary": "x"})]
     assert await store.unreported_publications() == []
@@ -257,7 +252,7 @@ async def test_a_report_is_recorded_once_and_only_when_finished(store: SQLiteSto
 
 
 async def test_baseline_is_reported_at_once_and_replaced_only_on_request(
-    store: SQLiteStore,
+    store: Backend,
 ) -> None:
     assert await store.create_publication(206, BASELINE, ())
     assert await store.unreported_publications() == []
@@ -269,7 +264,7 @@ async def test_baseline_is_reported_at_once_and_replaced_only_on_request(
 
 
 async def test_a_transaction_cancelled_while_beginning_leaves_the_connection_usable(
-    store: SQLiteStore,
+    store: Backend,
 ) -> None:
     task = asyncio.create_task(store.set_meta("a", "1"))
     await asyncio.sleep(0)  # the task holds the lock and waits for BEGIN IMMEDIATE
@@ -283,7 +278,7 @@ async def test_a_transaction_cancelled_while_beginning_leaves_the_connection_usa
 # -- batches: claims and settlements ----------------------------------------------------------
 
 
-async def test_a_batch_is_claimed_oldest_first(store: SQLiteStore) -> None:
+async def test_a_batch_is_claimed_oldest_first(store: Backend) -> None:
     await store.create_publication(206, "manual", _planned(*(str(n) for n in range(5))))
     first = await store.claim_deliveries("tg", "a", 5)
     soon, later = utcnow() + dt.timedelta(seconds=5), utcnow() + dt.timedelta(seconds=9)
@@ -297,7 +292,7 @@ async def test_a_batch_is_claimed_oldest_first(store: SQLiteStore) -> None:
     assert {d.claim_token for d in again} == {again[0].claim_token}
 
 
-async def test_settle_many_records_every_outcome_at_once(store: SQLiteStore) -> None:
+async def test_settle_many_records_every_outcome_at_once(store: Backend) -> None:
     await store.subscribe("tg", "gone-reader", [PYTORCH])
     reader = Target.user("tg", "gone-reader")
     await store.create_publication(
@@ -364,7 +359,7 @@ def test_a_retry_settlement_needs_a_due_time() -> None:
 # -- instances, leases, webhook updates, shared rate budgets ----------------------------------
 
 
-async def test_instances_keep_their_roles_and_start(store: SQLiteStore) -> None:
+async def test_instances_keep_their_roles_and_start(store: Backend) -> None:
     await store.heartbeat("h:1:a", "bot-1", roles=("bot", "dispatch"))
     await store.heartbeat("h:2:b", "bot-2", roles=("dispatch",))
     (first, _) = await store.instances()
@@ -381,7 +376,7 @@ async def test_instances_keep_their_roles_and_start(store: SQLiteStore) -> None:
         await store.heartbeat("h:1:a", "bot-1", roles=("bot,dispatch",))
 
 
-async def test_leases_are_held_renewed_released_and_expire(store: SQLiteStore) -> None:
+async def test_leases_are_held_renewed_released_and_expire(store: Backend) -> None:
     assert await store.take_lease("feed-poller", "one", 60)
     assert not await store.take_lease("feed-poller", "two", 60)
     assert await store.take_lease("feed-poller", "one", 120)  # renewed by its holder
@@ -398,14 +393,14 @@ async def test_leases_are_held_renewed_released_and_expire(store: SQLiteStore) -
     assert await store.take_lease("feed-poller", "one", 60)  # an expired lease is free
 
 
-async def test_an_update_is_first_seen_once(store: SQLiteStore) -> None:
+async def test_an_update_is_first_seen_once(store: Backend) -> None:
     assert await store.first_seen("telegram", 1001)
     assert not await store.first_seen("telegram", 1001)  # Telegram retried it
     assert await store.first_seen("discord", 1001)  # another platform's ids are separate
     assert await store.first_seen("telegram", 1002)
 
 
-async def test_tokens_are_granted_up_to_the_burst_then_at_the_rate(store: SQLiteStore) -> None:
+async def test_tokens_are_granted_up_to_the_burst_then_at_the_rate(store: Backend) -> None:
     assert await store.take_tokens("telegram", 3, rate=2.0, burst=5) == (3, 0.0)
     granted, wait = await store.take_tokens("telegram", 5, rate=2.0, burst=5)
     assert granted == 2 and 0 < wait <= 0.5  # one token takes 1/rate seconds
@@ -421,7 +416,7 @@ async def test_tokens_are_granted_up_to_the_burst_then_at_the_rate(store: SQLite
             await store.take_tokens("telegram", **bad)  # type: ignore[arg-type]
 
 
-async def test_tokens_never_exceed_rate_times_time_plus_burst(store: SQLiteStore) -> None:
+async def test_tokens_never_exceed_rate_times_time_plus_burst(store: Backend) -> None:
     loop = asyncio.get_running_loop()
     rate, burst = 200.0, 10.0
     start = loop.time()
@@ -461,3 +456,18 @@ async def test_leases_held_in_meta_move_to_their_table(tmp_path: Path) -> None:
         assert await store.get_meta("lease:feed-poller") is None
     finally:
         await store.close()
+
+
+async def test_replace_meta_is_a_compare_and_set(store: Backend) -> None:
+    assert await store.replace_meta("slot", "a", expected=None)  # absent: set
+    assert not await store.replace_meta("slot", "b", expected=None)  # not absent any more
+    assert not await store.replace_meta("slot", "b", expected="x")
+    assert await store.replace_meta("slot", "b", expected="a")
+    assert await store.get_meta("slot") == "b"
+    assert await store.replace_meta("slot", None, expected="b")  # removed
+    assert await store.get_meta("slot") is None
+    assert await store.replace_meta("slot", None, expected=None)  # already absent
+    results = await asyncio.gather(
+        *(store.replace_meta("k", str(n), expected=None) for n in range(5))
+    )
+    assert sorted(results) == [False] * 4 + [True]

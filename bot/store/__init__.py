@@ -26,6 +26,7 @@ from bot.model import (
     utcnow,
 )
 from bot.store.migrations import MIGRATIONS
+from bot.store.open import open_store
 from bot.store.protocols import (
     Channels,
     Continuations,
@@ -38,6 +39,7 @@ from bot.store.protocols import (
     StoreBusy,
     StoreError,
     StoreUnavailable,
+    StoreUnreachable,
     Subscriptions,
     Updates,
 )
@@ -69,6 +71,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoreUnavailable",
+    "StoreUnreachable",
     "SubscribeOutcome",
     "Subscription",
     "SubscriptionKind",
@@ -76,5 +79,6 @@ __all__ = [
     "Target",
     "Unreachable",
     "Updates",
+    "open_store",
     "utcnow",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoreUnavailable",
+    "StoreUnreachable",
     "Subscriptions",
     "Updates",
 ]
@@ -52,6 +53,12 @@ class StoreError(DlwError):
 class StoreUnavailable(StoreError):
     """The database can't be opened at all: its message names the file and what is wrong, e.g.
     ``/srv/bot.sqlite3: not a SQLite database (file is not a database)``."""
+
+
+class StoreUnreachable(StoreUnavailable):
+    """The database server named in the settings can't be reached or refuses us (wrong
+    password, no such database): the setting is wrong, or the server is down. The message names
+    the server, never the password."""
 
 
 class StoreBusy(StoreError):
@@ -279,6 +286,12 @@ class KeyValue(Protocol):
         """Set (or replace) the value under ``key``."""
         ...
 
+    async def replace_meta(self, key: str, value: str | None, *, expected: str | None) -> bool:
+        """Compare and set: put ``value`` under ``key`` (``None``: remove it) only if it holds
+        ``expected`` now (``None``: absent). Of several processes replacing the same value at
+        once exactly one gets ``True``: how the weekly slot is taken by one process."""
+        ...
+
 
 class Leases(Protocol):
     """Named, expiring locks across processes sharing the store (one feed poller at a time)."""
@@ -332,6 +345,11 @@ class Store(
     Protocol,
 ):
     """Everything the bot keeps, from one backend; what :class:`~bot.app.App` is typed on."""
+
+    async def schema_version(self) -> int:
+        """The migrations applied to the database (the same number means the same tables on
+        every backend)."""
+        ...
 
     async def close(self) -> None:
         """Release the connection; the store is unusable afterwards."""

@@ -975,6 +975,19 @@ class SQLiteStore:
             await db.execute("DELETE FROM meta WHERE key = ?", (key,))
             await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    async def replace_meta(self, key: str, value: str | None, *, expected: str | None) -> bool:
+        """Compare and set, in one write transaction (so across processes, one at a time)."""
+        async with self.transaction() as db:
+            row = await (
+                await db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+            ).fetchone()
+            if (None if row is None else str(row[0])) != expected:
+                return False
+            await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            if value is not None:
+                await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return True
+
     async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Hold the lease ``name`` for ``seconds`` if it is free, expired or already ``holder``'s;
         ``False`` if another process holds it. One statement, so across processes sharing the
