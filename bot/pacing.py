@@ -44,10 +44,13 @@ __all__ = [
     "window_pace",
 ]
 
-#: Share of the cap a bucket may hold at once: enough that a pacer coming back a little late
-#: (the event loop busy, the database slow to answer) finds the tokens that accrued meanwhile
-#: instead of losing them to a full bucket.
-BURST_SHARE = 0.025
+#: Share of the cap the shared bucket refills at.
+RATE_SHARE = 0.975
+#: Share of the cap a bucket may hold at once (at least two tokens): room for a pacer coming
+#: back a little late (the event loop busy, the database slow to answer) to find the tokens that
+#: accrued meanwhile. What the rate and the burst leave of the cap is the room for requests of
+#: several processes arriving closer together than they were granted.
+BURST_SHARE = 0.015
 _EPSILON = 1e-9
 _RETRY = 0.5  # seconds before asking a failing token source again
 
@@ -56,15 +59,15 @@ log = logging.getLogger("bot.pacing")
 
 def window_pace(cap: float) -> tuple[float, int]:
     """``(rate, burst)`` for a token bucket that never grants more than ``cap`` in any sliding
-    one-second window: ``rate + burst <= cap``, the rate as close to the cap as a burst of at
-    least two tokens allows. ``cap <= 0``: no pacing. Under two a second no bucket fits (one
-    token at a time and any refill exceed it): half the cap, and the per-process window
-    (:func:`window_limit`) keeps a process to the cap itself."""
+    one-second window: ``rate + burst <= cap``, the rate 97.5 % of the cap where a burst of at
+    least two tokens leaves room for it. ``cap <= 0``: no pacing. Under two a second no bucket
+    fits (one token at a time and any refill exceed it): half the cap, and the per-process
+    window (:func:`window_limit`) keeps a process to the cap itself."""
     if cap <= 0:
         return 0.0, 1
     burst = max(2, math.floor(cap * BURST_SHARE))
-    rate = min(cap * (1 - BURST_SHARE), cap - burst)
-    if rate <= 0:  # a cap of a message or two a second: half of it, one at a time
+    rate = min(cap * RATE_SHARE, cap - burst)
+    if rate <= 0:
         return cap / 2, 1
     return rate, burst
 

@@ -110,7 +110,7 @@ class TelegramAdapter:
         # every process on this token, a little under the cap); the dispatcher starts no more
         # than the cap a second and keeps enough rows under way to hold that pace.
         self.limits = Limits(
-            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 16))
+            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 8))
         )
         self._application: PtbApplication | None = None
         self._limiter: RetryingRateLimiter | None = None
