@@ -130,7 +130,6 @@ class Dispatcher:
     _settling: list[tuple[Settlement, asyncio.Future[None]]] = field(
         default_factory=list, init=False
     )
-    _batch_full: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _flusher: asyncio.Task[None] | None = field(default=None, init=False)
     # Outcomes the store refused (delivery id → the settlement to record again), oldest first.
     _unsettled: dict[int, Settlement] = field(default_factory=dict, init=False)
@@ -410,16 +409,18 @@ class Dispatcher:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settling.append((settlement, done))
         if len(self._settling) >= min(self.settle_batch, len(self._inflight)):
-            self._batch_full.set()  # full, or every send under way is waiting for it: now
-        if self._flusher is None or self._flusher.done():
+            # Full, or every send under way is waiting for it: record the batch now, from here
+            # (the store's lock is taken before this task yields).
+            await self._flush()
+        elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon(), name="settle-batch")
         await asyncio.shield(done)  # cancelled while waiting: the batch still records it
 
     async def _flush_soon(self) -> None:
-        """Record the waiting outcomes after ``settle_delay``, or at once when a batch is full."""
+        """Record the waiting outcomes ``settle_delay`` after the first of them (sends still
+        under way may add theirs meanwhile)."""
         while self._settling:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._batch_full.wait(), self.settle_delay)
+            await asyncio.sleep(self.settle_delay)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -427,17 +428,17 @@ class Dispatcher:
         disk, a lock held too long) they are kept and recorded again before anything new is
         claimed: the messages may have gone out, and a row left ``claimed`` would be sent again
         after the lease."""
-        batch, self._settling = (
-            self._settling[: self.settle_batch],
-            self._settling[self.settle_batch :],
-        )
-        if len(self._settling) < self.settle_batch:
-            self._batch_full.clear()
+        batch = self._settling[: self.settle_batch]
+        del self._settling[: self.settle_batch]
         if not batch:
             return
         settlements = [settlement for settlement, _ in batch]
         try:
             await self._record(settlements)
+        except asyncio.CancelledError:  # shutting down past the grace: recorded at the end
+            for settlement in settlements:
+                self._unsettled[settlement.delivery.id] = settlement
+            raise
         except Exception as error:
             for settlement in settlements:
                 self._unsettled[settlement.delivery.id] = settlement
