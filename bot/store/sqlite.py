@@ -16,7 +16,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from bot.store._common import (
 from bot.store.migrations import MIGRATIONS, statements
 from bot.store.protocols import StoreBusy, StoreUnavailable
 
-__all__ = ["SQLiteStore"]
+__all__ = ["Reader", "Rows", "SQLiteStore"]
 
 
 def owner_prefix(owner: str) -> str:
@@ -117,15 +117,73 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
-class SQLiteStore:
-    """:class:`Store` on one SQLite file.
+class Rows:
+    """A read's result, fetched whole before it is handed over (see :class:`Reader`): awaited or
+    used as ``async with``, then read with ``fetchone``, ``fetchall`` or ``async for``."""
 
-    One connection per process; an :class:`asyncio.Lock` keeps each transaction's statements
-    together on it. Other processes coordinate through SQLite's own locking.
-    """
+    def __init__(self, db: aiosqlite.Connection, sql: str, parameters: Iterable[Any]) -> None:
+        self._db, self._sql, self._parameters = db, sql, parameters
+        self._rows: list[sqlite3.Row] = []
+        self._next = 0
+
+    async def _load(self) -> Rows:
+        self._rows = list(await self._db.execute_fetchall(self._sql, self._parameters))
+        return self
+
+    def __await__(self) -> Generator[Any, None, Rows]:
+        return self._load().__await__()
+
+    async def __aenter__(self) -> Rows:
+        return await self._load()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchall(self) -> list[sqlite3.Row]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __aiter__(self) -> AsyncIterator[sqlite3.Row]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[sqlite3.Row]:
+        while (row := await self.fetchone()) is not None:
+            yield row
+
+
+class Reader:
+    """The read-only connection as :meth:`SQLiteStore.reading` hands it out. Every statement
+    runs to its end and its cursor is closed before the rows come back: a cursor left open
+    would hold a read transaction, and with it a WAL snapshot older than later commits (of this
+    process's writer and of other processes) for every read after it on this connection."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Rows:
+        return Rows(self._db, sql, parameters)
+
+
+class SQLiteStore:
+    """:class:`Store` on one SQLite file.
+
+    Two connections per process: the writer, on which an :class:`asyncio.Lock` keeps each
+    transaction's statements together, and a ``query_only`` reader, so reads never queue behind
+    a write that waits for another process's lock (WAL readers need no lock). Other processes
+    coordinate through SQLite's own locking.
+    """
+
+    def __init__(
+        self, db: aiosqlite.Connection, reader: aiosqlite.Connection | None = None
+    ) -> None:
+        self._db = db
+        self._reader = reader  # None: reads go through the writer (an in-memory database)
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -144,18 +202,27 @@ class SQLiteStore:
             db = await aiosqlite.connect(str(path), isolation_level=None)
         except sqlite3.Error as exc:
             raise _unavailable(path, exc) from None
+        reader: aiosqlite.Connection | None = None
         try:
             db.row_factory = aiosqlite.Row
             await db.execute(f"PRAGMA busy_timeout={max(0, int(busy_timeout * 1000))}")
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA synchronous=NORMAL")
-            store = cls(db)
-            await store._migrate()
+            await cls(db)._migrate()
+            if not memory:  # a second connection to :memory: would be another database
+                reader = await aiosqlite.connect(str(path), isolation_level=None)
+                reader.row_factory = aiosqlite.Row
+                await reader.execute(f"PRAGMA busy_timeout={max(0, int(busy_timeout * 1000))}")
+                await reader.execute("PRAGMA query_only=ON")
+            store = cls(db, reader)
             if not memory:
                 await store._check_readable()
         except BaseException as exc:
-            await db.close()  # a refused or failed open must not leak the connection thread
+            # a refused or failed open must not leak a connection thread
+            if reader is not None:
+                await reader.close()
+            await db.close()
             if isinstance(exc, sqlite3.Error):
                 raise _unavailable(path, exc) from None
             if isinstance(exc, StoreBusy | StoreUnavailable) and not str(exc).startswith(
@@ -176,6 +243,8 @@ class SQLiteStore:
             )
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._db.close()
 
     @asynccontextmanager
@@ -202,16 +271,19 @@ class SQLiteStore:
                 raise
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            try:
-                yield self._db
-            except sqlite3.OperationalError as exc:
-                if _busy(exc):
-                    raise StoreBusy(
-                        "the database is busy (another process holds its lock)"
-                    ) from exc
-                raise
+    async def reading(self) -> AsyncIterator[Reader]:
+        """Reads, on the reader connection: each statement sees everything committed before it
+        (by this process or another), and none waits for the writer's lock."""
+        if self._reader is None:
+            async with self._lock:
+                yield Reader(self._db)
+            return
+        try:
+            yield Reader(self._reader)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise StoreBusy("the database is busy (another process holds its lock)") from exc
+            raise
 
     async def _migrate(self) -> None:
         async with self.transaction() as db:
@@ -319,8 +391,15 @@ class SQLiteStore:
 
     async def subscriptions(self, platform: str, user_id: str) -> list[Subscription]:
         async with self.reading() as db:
-            sid = await self._subscriber_id(db, platform, user_id, create=False)
-            return [] if sid is None else await self._subscriptions(db, sid)
+            rows = await (
+                await db.execute(
+                    "SELECT x.kind, x.value FROM subscribers s"
+                    " JOIN subscriptions x ON x.subscriber_id = s.id"
+                    " WHERE s.platform = ? AND s.user_id = ? ORDER BY x.created_at, x.kind, x.value",
+                    (platform, user_id),
+                )
+            ).fetchall()
+        return [Subscription(SubscriptionKind(r["kind"]), r["value"]) for r in rows]
 
     async def _subscriptions(self, db: aiosqlite.Connection, sid: int | None) -> list[Subscription]:
         rows = await (
