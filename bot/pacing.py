@@ -51,6 +51,10 @@ RATE_SHARE = 0.975
 #: accrued meanwhile. What the rate and the burst leave of the cap is the room for requests of
 #: several processes arriving closer together than they were granted.
 BURST_SHARE = 0.015
+#: Tokens not handed out this long after the bucket granted them are dropped, never used
+#: late: a process held up (descheduled, its loop busy) would otherwise send them together with
+#: tokens other processes took since, more than the cap in a second between them.
+STALE_TOKENS = 0.02
 _EPSILON = 1e-9
 _RETRY = 0.5  # seconds before asking a failing token source again
 
@@ -185,6 +189,7 @@ class FairPacer:
             lane: {} for lane in Lane
         }
         self._tokens = 0  # granted by the source, not handed out yet
+        self._granted_at = 0.0  # loop time they were granted
         self._paused_until = 0.0  # loop time
         self._room = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -255,6 +260,8 @@ class FairPacer:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
+            if self._tokens > 0 and loop.time() - self._granted_at > STALE_TOKENS:
+                self._tokens = 0  # held up since they were granted: spent, not sent late
             if self._tokens <= 0:
                 waiting = self.waiting
                 if not waiting:
@@ -268,6 +275,7 @@ class FairPacer:
                     await asyncio.sleep(wait)  # then choose again: a more urgent turn may wait
                     continue
                 self._tokens = granted
+                self._granted_at = loop.time()
             if self.per_second and not self._window_has_room(loop.time()):
                 self._room.clear()
                 waiter = asyncio.ensure_future(self._room.wait())

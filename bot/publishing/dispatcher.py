@@ -97,8 +97,9 @@ class Dispatcher:
     Store round trips are batched: a claim takes as many due rows as there are free slots, and
     only once a quarter of the slots (or all of them) are free; outcomes are recorded together
     by :meth:`~bot.store.Outbox.settle_many`, ``settle_batch`` at a time, as soon as every send
-    under way has finished, or after ``settle_delay`` seconds, whichever comes first. A delivery counts as under way until its
-    outcome is recorded, so a crash repeats at most the rows under way, as before.
+    under way has finished, or after ``settle_delay`` seconds, whichever comes first. A delivery
+    counts as under way until its outcome is recorded, so a crash repeats at most the rows under
+    way, as before. ``store_calls`` and ``settled`` count those round trips and outcomes.
     """
 
     sender: Sender
