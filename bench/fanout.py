@@ -34,7 +34,7 @@ Printed per run:
 * accepted messages per full second, the busiest 1 s window, and the outbox counts.
 
 ``--bot-rate`` defaults to the cap: the setting names the platform's cap and the bot paces just
-under it (97.5 % of it, plus a burst of 1.5 %; see bot/pacing.py), counting each of its requests
+under it (98 % of it, plus a burst of 1.5 %; see bot/pacing.py), counting each of its requests
 until a second after the answer, so that no sliding second at the fake exceeds the cap. Every
 429 costs a whole second or more (Telegram's ``retry_after`` is an integer), so the targets for a
 100/s and a 300/s cap are 97 % with no 429 at all, and 600 msg/s at a 1,000/s cap.

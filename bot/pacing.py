@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Share of the cap the shared bucket refills at.
-RATE_SHARE = 0.975
+RATE_SHARE = 0.98
 #: Share of the cap a bucket may hold at once (at least two tokens): room for a pacer coming
 #: back a little late (the event loop busy, the database slow to answer) to find the tokens that
 #: accrued meanwhile. What the rate and the burst leave of the cap is the room for requests of
@@ -63,7 +63,7 @@ log = logging.getLogger("bot.pacing")
 
 def window_pace(cap: float) -> tuple[float, int]:
     """``(rate, burst)`` for a token bucket that never grants more than ``cap`` in any sliding
-    one-second window: ``rate + burst <= cap``, the rate 97.5 % of the cap where a burst of at
+    one-second window: ``rate + burst <= cap``, the rate 98 % of the cap where a burst of at
     least two tokens leaves room for it. ``cap <= 0``: no pacing. Under two a second no bucket
     fits (one token at a time and any refill exceed it): half the cap, and the per-process
     window (:func:`window_limit`) keeps a process to the cap itself."""
