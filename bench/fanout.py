@@ -7,9 +7,9 @@ The fake Bot API (tests/fakes/telegram/) runs in this process on 127.0.0.1 and e
 flood limit on sendMessage: at most ``--cap`` accepted messages in any sliding 1-second window,
 429 with Telegram's integer ``retry_after`` beyond that. The bot runs unmodified in a child
 process (``python -m bot run`` with ``DLW_*`` settings), so it has a core of its own and its
-whole delivery path is measured: the outbox dispatcher claiming rows, python-telegram-bot's
-AIORateLimiter pacing it to ``DLW_TELEGRAM_MAX_RATE`` (``--bot-rate``), HTTP, and the SQLite
-transactions that claim and settle each row.
+whole delivery path is measured: the outbox dispatcher claiming rows in batches, the pacer
+keeping it under ``DLW_TELEGRAM_MAX_RATE`` (``--bot-rate``) from the token bucket in the
+database, JSON over HTTP, and the SQLite transactions that claim and settle rows in batches.
 
 Each run uses a fresh database with ``--subscribers`` readers following the ``pytorch`` topic
 (seeded in one transaction with the rows ``Store.subscribe`` writes), each of them a private
@@ -22,7 +22,8 @@ with SIGTERM, so anything it still sends is counted too, and the outbox it leave
 Printed per run:
 
 * throughput: accepted messages per second from the first sendMessage to the last accepted
-  one, and that as a share of the cap (target: at least 90%);
+  one, and that as a share of the cap (targets: 97 % with no 429 up to a 300/s cap, 600 msg/s
+  at a 1,000/s cap);
 * 429s the fake answered; messages lost (readers with no message) and duplicated (readers with
   more than one), both of which must be 0, as must outbox rows left in any state but ``sent``;
 * when the first and the last message arrived after the publication (``1st s``, ``last s``:
@@ -32,11 +33,11 @@ Printed per run:
   were going out (1.0 = one core busy all along);
 * accepted messages per full second, the busiest 1 s window, and the outbox counts.
 
-``--bot-rate`` defaults to 0.9 x the cap. python-telegram-bot's limiter is an aiolimiter leaky
-bucket that lets a whole period's budget (1 s here) through at once, and every 429 makes it
-sleep ``retry_after`` + 0.1 s (at least 1.1 s) while its queued requests then start together: a
-bot able to outrun the cap has to keep its pace plus that burst under the cap, or it falls into
-a 429, pause, burst cycle.
+``--bot-rate`` defaults to the cap: the setting names the platform's cap and the bot paces just
+under it (98 % of it, plus a burst of 1.5 %; see bot/pacing.py), counting each of its requests
+until a second after the answer, so that no sliding second at the fake exceeds the cap. Every
+429 costs a whole second or more (Telegram's ``retry_after`` is an integer), so the targets for a
+100/s and a 300/s cap are 97 % with no 429 at all, and 600 msg/s at a 1,000/s cap.
 
 ``--cap 0`` lifts the fake's limit, which measures the bot's own ceiling (give a high
 ``--bot-rate`` too). ``--profile FILE`` runs the bot under cProfile and writes its stats there.
@@ -75,7 +76,16 @@ from tests.fakes.telegram import FakeTelegram  # noqa: E402
 ISSUE = 206
 TOPIC = "pytorch"  # three items of #206, sent as one digest message
 FIRST_USER_ID = 100_000_001
-TARGET_SHARE = 0.90
+SMALL_CAP = 300  # up to this cap: TARGET_SHARE and no 429 at all (issue 14)
+TARGET_SHARE = 0.97
+LARGE_CAP_TARGET = 600  # msg/s at a larger cap (one process on this 2-core machine)
+
+
+def target_share(cap: int) -> float:
+    """The share of ``cap`` a run must reach."""
+    return TARGET_SHARE if cap <= SMALL_CAP else min(TARGET_SHARE, LARGE_CAP_TARGET / cap)
+
+
 QUICK_SUBSCRIBERS = 500
 
 
@@ -425,7 +435,8 @@ def report(results: list[RunResult], cap: int, bot_rate: float, *, judge_speed: 
     for index, r in enumerate(results, start=1):
         share = r.throughput / cap if cap else 0.0
         correct &= r.outcome == "complete" and not (r.lost or r.duplicated or r.unsettled)
-        fast &= share >= TARGET_SHARE
+        fast &= share >= target_share(cap)
+        fast &= cap > SMALL_CAP or r.too_many_requests == 0
         print(
             f"{index:>3}{r.accepted:>10,}{r.window:>10.2f}{r.throughput:>8.1f}"
             f"{(f'{share:.1%}' if cap else '-'):>8}{r.too_many_requests:>6}{r.lost:>6}"
@@ -447,7 +458,8 @@ def report(results: list[RunResult], cap: int, bot_rate: float, *, judge_speed: 
         )
     median = statistics.median(r.throughput for r in results)
     if cap:
-        speed = f"median throughput {median / cap:.1%} of the cap (target >= {TARGET_SHARE:.0%})"
+        wanted = f">= {target_share(cap):.0%}" + (", no 429" if cap <= SMALL_CAP else "")
+        speed = f"median throughput {median / cap:.1%} of the cap (target {wanted})"
     else:
         speed = f"median throughput {median:.1f} msg/s"
     if cap and judge_speed:
@@ -488,7 +500,7 @@ def cancel_on_signals() -> None:
 async def main(args: Any) -> int:
     cancel_on_signals()
     count = QUICK_SUBSCRIBERS if args.quick else args.subscribers
-    bot_rate = args.bot_rate if args.bot_rate is not None else (args.cap or 10_000) * 0.9
+    bot_rate = args.bot_rate if args.bot_rate is not None else (args.cap or 10_000)
     timeout = args.timeout if args.timeout is not None else 60 + 4 * count / (args.cap or 300)
     results = []
     for _ in range(args.runs):
@@ -505,7 +517,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--bot-rate",
         type=float,
-        help="DLW_TELEGRAM_MAX_RATE, the bot's own pace (default: 0.9 x the cap)",
+        help="DLW_TELEGRAM_MAX_RATE, the cap the bot paces under (default: the fake's cap)",
     )
     parser.add_argument("--runs", type=int, default=1, help="fan-outs, each on a fresh database")
     parser.add_argument(

@@ -21,7 +21,7 @@ from bot.model import Target
 from bot.paging import Paging
 from bot.reply import Reply
 from bot.store import Store
-from bot.store.protocols import KeyValue
+from bot.store.protocols import KeyValue, RateBudget
 
 __all__ = ["Adapter", "AdapterServices", "TellOperators"]
 
@@ -57,9 +57,9 @@ TellOperators = Callable[[Reply], Awaitable[None]]
 
 class AdapterServices:
     """What an adapter may use of the core: the registry, "More" paging, a small key-value
-    store, two facts it can report about destinations, and a word to the operators. Narrow on
-    purpose, so an adapter can't reach into publishing or the rest of the store, and a new
-    platform needs nothing else.
+    store, the shared send budget, two facts it can report about destinations, and a word to
+    the operators. Narrow on purpose, so an adapter can't reach into publishing or the rest of the
+    store, and a new platform needs nothing else.
     """
 
     def __init__(
@@ -73,6 +73,7 @@ class AdapterServices:
         self.registry = registry
         self.paging = Paging(store, keep=handlers.settings.continuations_per_user)
         self.meta: KeyValue = store
+        self.budget: RateBudget = store  # the send budget shared by every process (pacing)
         self._handlers = handlers  # what command handlers see, passed on in every Context
         self._store = store
         self._tell_operators = tell_operators

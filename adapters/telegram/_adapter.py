@@ -45,6 +45,7 @@ import hashlib
 import hmac
 import logging
 import re
+from math import ceil
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -56,8 +57,10 @@ from telegram import (
 )
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from adapters.telegram._errors import RetryingRateLimiter, describe
+from adapters.telegram._request import JSONRequest
 from adapters.telegram._send import deliver, more_callback_data
 from adapters.telegram._tokens import protect_token
 from adapters.telegram._updates import PLATFORM, PtbApplication, Updates
@@ -66,6 +69,7 @@ from bot.commands import ChatKind
 from bot.delivery import Limits, TransientError
 from bot.leadership import Leadership
 from bot.model import Target
+from bot.pacing import SharedBucket, window_pace
 from bot.platform import AdapterServices
 from bot.reply import Reply
 
@@ -121,7 +125,12 @@ class TelegramAdapter:
         self._flood_retries = flood_retries
         self._network_retries = network_retries
         self._backoff = backoff
-        self.limits = Limits(messages_per_second=settings.max_rate)
+        # The pace itself is RetryingRateLimiter's (its FairPacer fed from the budget shared by
+        # every process on this token, a little under the cap); the dispatcher starts no more
+        # than the cap a second and keeps enough rows under way to hold that pace.
+        self.limits = Limits(
+            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 8))
+        )
         self._application: PtbApplication | None = None
         self._limiter: RetryingRateLimiter | None = None
         self._bot_username: str | None = None
@@ -281,11 +290,14 @@ class TelegramAdapter:
 
     def _build(self, token: str) -> PtbApplication:
         settings = self._settings
+        rate, burst = window_pace(settings.cap)
+        bot_id = token.partition(":")[0]  # the public part: the cap is per bot token
         self._limiter = RetryingRateLimiter(
-            overall_max_rate=settings.max_rate,
+            overall_max_rate=settings.cap,
             max_retries=self._flood_retries,
             network_retries=self._network_retries,
             backoff=self._backoff,
+            source=SharedBucket(self._services.budget, f"telegram:{bot_id}", rate, burst),
         )
         builder = (
             ApplicationBuilder()
@@ -293,14 +305,10 @@ class TelegramAdapter:
             .rate_limiter(self._limiter)
             .concurrent_updates(self._concurrency)
             .job_queue(None)
-            .connect_timeout(self._timeout)
-            .read_timeout(self._timeout)
-            .write_timeout(self._timeout)
-            .pool_timeout(self._timeout)
-            .get_updates_connect_timeout(self._timeout)
-            .get_updates_read_timeout(self._timeout)  # PTB adds the long-poll timeout to this
-            .get_updates_write_timeout(self._timeout)
-            .get_updates_pool_timeout(self._timeout)
+            .request(self._request(JSONRequest, pool=256))  # PTB's default pool size
+            # Long polling keeps PTB's own request on one connection (PTB adds the long-poll
+            # timeout to its read timeout).
+            .get_updates_request(self._request(HTTPXRequest, pool=1))
         )
         if settings.api_url:
             base_url, base_file_url = api_urls(settings.api_url)
@@ -309,6 +317,18 @@ class TelegramAdapter:
                 builder = builder.base_file_url(base_file_url)
         application: PtbApplication = builder.build()
         return application
+
+    def _request(
+        self, kind: type[JSONRequest] | type[HTTPXRequest], *, pool: int
+    ) -> JSONRequest | HTTPXRequest:
+        timeout = self._timeout
+        return kind(
+            connection_pool_size=pool,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+        )
 
     async def _publish_commands(self, application: PtbApplication) -> None:
         """setMyCommands from the registry: everything public by default, and per chat type
@@ -333,7 +353,9 @@ class TelegramAdapter:
     # -- sending ----------------------------------------------------------------------------
 
     async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
-        """Deliver ``reply`` to ``target`` (a chat, a forum topic, or a reader's private chat).
+        """Deliver ``reply`` to ``target`` (a chat, a forum topic, or a reader's private chat):
+        the outbox's path (channel posts, digests, reports) and operators' notices. With
+        ``DLW_TELEGRAM_PAID_BROADCAST=on`` these go as paid broadcasts.
 
         Raises :mod:`bot.delivery` errors; the store is left to the caller.
         """
@@ -347,6 +369,7 @@ class TelegramAdapter:
             reply,
             skip=skip,
             meta=self._services.meta,
+            paid_broadcast=self._settings.paid_broadcast,
         )
 
 

@@ -16,8 +16,9 @@ import logging
 import random
 import warnings
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import aiohttp
 import httpx
 from telegram.error import (
     BadRequest,
@@ -39,11 +40,15 @@ from bot.delivery import (
     TransientError,
 )
 from bot.metrics import rate_limited
-from bot.pacing import FairPacer, Lane, PacerClosed
-
-if TYPE_CHECKING:
-    pass
-
+from bot.pacing import (
+    FairPacer,
+    Lane,
+    LocalBucket,
+    PacerClosed,
+    TokenSource,
+    window_limit,
+    window_pace,
+)
 
 __all__ = ["RetryingRateLimiter", "Turn", "delivery_error", "describe"]
 
@@ -116,15 +121,25 @@ def _safe_to_retry(exc: NetworkError) -> bool:
     if isinstance(exc, BadRequest | NotSent):
         return False
     if isinstance(exc, TimedOut):
-        return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
+        return isinstance(
+            exc.__cause__,
+            httpx.ConnectTimeout | httpx.PoolTimeout | aiohttp.ConnectionTimeoutError,
+        )
     return True
 
 
 class RetryingRateLimiter(AIORateLimiter):
-    """:class:`~telegram.ext.AIORateLimiter` (flood limits, ``retry_after`` honoured) plus a
-    bounded exponential backoff for network failures, at PTB's own extension point.
+    """:class:`~telegram.ext.AIORateLimiter` (a group's 20 a minute, ``retry_after`` honoured)
+    plus the bot's pace and a bounded exponential backoff for network failures, at PTB's own
+    extension point.
 
-    Polling is not affected: PTB never rate-limits ``getUpdates`` and retries it itself.
+    The overall pace is the :class:`~bot.pacing.FairPacer`'s, not aiolimiter's (whose bucket lets
+    a whole period's budget through at once): turns come from ``source`` (the token bucket shared
+    by every process on this bot token) or, without one, a bucket of this process sized by
+    :func:`~bot.pacing.window_pace` from ``overall_max_rate``, the platform's cap. A 429 pauses
+    the pacer for its ``retry_after``, so no turn is handed out (and no token spent) meanwhile.
+    Bulk sends to a private chat start at least a second apart (Telegram: about one message a
+    second per chat). Polling is not affected: PTB never rate-limits ``getUpdates``.
     """
 
     def __init__(
@@ -135,21 +150,22 @@ class RetryingRateLimiter(AIORateLimiter):
         max_retries: int = 3,
         network_retries: int = 2,
         backoff: float = 0.5,
+        source: TokenSource | None = None,
     ) -> None:
-        # aiolimiter lets a whole period's capacity through at once: with a 1 s period that is a
-        # second's budget in one burst on top of the steady rate. A 50 ms bucket keeps the pace.
-        burst = max(1.0, overall_max_rate / 20)
         super().__init__(
-            overall_max_rate=burst,
-            overall_time_period=burst / overall_max_rate,
+            overall_max_rate=0,  # no aiolimiter bucket: the pacer paces
             group_max_rate=group_max_rate,
             group_time_period=60,
             max_retries=max_retries,
         )
         self.network_retries = network_retries
         self.backoff = backoff
-        self.pacer = FairPacer(overall_max_rate, burst=int(burst))
+        if source is None:
+            rate, burst = window_pace(overall_max_rate)
+            source = LocalBucket(rate, burst)
+        self.pacer = FairPacer(source=source, per_second=window_limit(overall_max_rate))
         self._closing = asyncio.Event()
+        self._private_sent: dict[int, float] = {}  # private chat -> loop time of its last bulk turn
 
     def close(self) -> int:
         """Shutting down: refuse every request still waiting for its turn or a flood limit (not
@@ -168,10 +184,27 @@ class RetryingRateLimiter(AIORateLimiter):
         rate_limit_args: Turn | int | None,
     ) -> _Result:
         if isinstance(rate_limit_args, tuple):  # a Turn: wait for it in the fair pacer
+            lane, key = rate_limit_args
             try:
-                await self.pacer.turn(*rate_limit_args)
+                if lane is Lane.BULK:
+                    await self._private_chat_spacing(data.get("chat_id"))
+                await self.pacer.turn(lane, key)
             except PacerClosed as exc:
                 raise NotSent(f"not sent: {exc}") from None
+            try:
+                return await self._with_retries(callback, args, kwargs, endpoint, data)
+            finally:
+                self.pacer.answered()  # it counts in the platform's window a second longer
+        return await self._with_retries(callback, args, kwargs, endpoint, data)
+
+    async def _with_retries(
+        self,
+        callback: _Request,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+    ) -> _Result:
         attempt = 0
         while True:
             try:
@@ -189,6 +222,22 @@ class RetryingRateLimiter(AIORateLimiter):
                 attempt += 1
                 await asyncio.sleep(delay)
 
+    async def _private_chat_spacing(self, chat_id: object) -> None:
+        """Wait until a second has passed since the last bulk send to this private chat."""
+        if not isinstance(chat_id, int) or chat_id <= 0:
+            return  # groups and channels: AIORateLimiter's per-group limit
+        loop = asyncio.get_running_loop()
+        sent = self._private_sent
+        last = sent.get(chat_id)
+        if last is not None and (wait := last + 1.0 - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        now = loop.time()
+        if len(sent) >= 4096:  # forget chats not written to within the last second
+            for chat, at in list(sent.items()):
+                if at <= now - 1.0:
+                    del sent[chat]
+        sent[chat_id] = now
+
     async def _unless_closing(
         self, limited: Callable[[_Request], Coroutine[Any, Any, _Result]], callback: _Request
     ) -> _Result:
@@ -204,8 +253,9 @@ class RetryingRateLimiter(AIORateLimiter):
             started = True
             try:
                 return await callback(*a, **k)
-            except RetryAfter as exc:  # waited out above (or surfacing): counted either way
+            except RetryAfter as exc:  # everyone waits, whether PTB retries this one or not
                 rate_limited("telegram", _retry_after_seconds(exc), handled_by="client")
+                self.pacer.pause(_retry_after_seconds(exc))
                 raise
 
         work = asyncio.ensure_future(limited(call))

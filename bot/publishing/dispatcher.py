@@ -25,9 +25,8 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 from bot.delivery import (
@@ -39,7 +38,7 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.model import Delivery, DeliveryKind, Target, process_name, utcnow
+from bot.model import Delivery, DeliveryKind, Settlement, Target, process_name, utcnow
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
 from bot.store import Store, StoreError
@@ -94,6 +93,13 @@ class Dispatcher:
     ``max_attempts``; ``TargetGone`` settles the row as gone and deactivates the destination;
     ``ChatMoved`` moves the chat's registrations and resends; ``PermanentError`` (or a bug) is
     recorded as failed, never retried.
+
+    Store round trips are batched: a claim takes as many due rows as there are free slots, and
+    only once a quarter of the slots (or all of them) are free; outcomes are recorded together
+    by :meth:`~bot.store.Outbox.settle_many`, ``settle_batch`` at a time, as soon as every send
+    under way has finished, or after ``settle_delay`` seconds, whichever comes first. A delivery
+    counts as under way until its outcome is recorded, so a crash repeats at most the rows under
+    way, as before. ``store_calls`` and ``settled`` count those round trips and outcomes.
     """
 
     sender: Sender
@@ -108,6 +114,8 @@ class Dispatcher:
     max_backoff: float = 600.0
     shutdown_grace: float = 10.0
     heartbeat: float = 10.0
+    settle_batch: int = 64
+    settle_delay: float = 0.01
     clock: Callable[[], dt.datetime] = utcnow
     process: str = field(default_factory=process_name)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -119,10 +127,17 @@ class Dispatcher:
     _tokens: float = field(default=0.0, init=False)  # sends that may start now (pacing)
     _refilled_at: float | None = field(default=None, init=False)  # loop time of the last refill
     _next_beat: float = field(default=0.0, init=False)  # loop time of the next heartbeat
-    # Outcomes the store refused (delivery id → the settle to apply again), oldest first.
-    _unsettled: dict[int, tuple[Delivery, Callable[[], Awaitable[bool]]]] = field(
-        default_factory=dict, init=False
+    # Outcomes waiting for the next batch, each with the future its delivery task awaits.
+    _settling: list[tuple[Settlement, asyncio.Future[None]]] = field(
+        default_factory=list, init=False
     )
+    _flusher: asyncio.Task[None] | None = field(default=None, init=False)
+    # Outcomes the store refused (delivery id → the settlement to record again), oldest first.
+    _unsettled: dict[int, Settlement] = field(default_factory=dict, init=False)
+    #: Store round trips that claimed or settled rows (claims + settle batches): the batching's
+    #: measure, with ``settled`` the outcomes they recorded.
+    store_calls: int = field(default=0, init=False)
+    settled: int = field(default=0, init=False)
 
     @property
     def platform(self) -> str:
@@ -155,6 +170,9 @@ class Dispatcher:
                 await self._step(stop)
         finally:
             await self._finish_inflight()
+            await self._flush()  # outcomes of sends cancelled while waiting for their batch
+            if self._flusher is not None:
+                self._flusher.cancel()
             if self._unsettled and not await self._resettle():
                 log.error(
                     "%s: %d delivery outcomes could not be recorded; those rows stay claimed and "
@@ -244,8 +262,9 @@ class Dispatcher:
         if self._paused_until and self._paused_until > now:
             return 0
         free = min(self._limit - len(self._inflight), self._allowance())
-        if free <= 0:
-            return 0
+        if free <= 0 or (self._inflight and free < max(1, self._limit // 4)):
+            return 0  # a batch per round trip: wait until a quarter of the slots are free
+        self.store_calls += 1
         deliveries = await self.store.claim_deliveries(
             self.platform, self.worker, free, now=now, process=self.process
         )
@@ -292,62 +311,47 @@ class Dispatcher:
         except RateLimited as error:
             until = self.clock() + dt.timedelta(seconds=error.retry_after)
             self._paused_until = max(self._paused_until or until, until)
-            await self._settled(
-                delivery,
-                partial(
-                    self.store.retry_delivery,
-                    delivery,
-                    until,
-                    str(error),
-                    count_attempt=False,
-                    sent=[*delivery.sent, *error.sent],
-                ),
-            )
             log.info("%s: rate limited, pausing %.2fs", self.platform, error.retry_after)
-        except TargetGone as error:
             await self._settled(
-                delivery,
-                partial(self.store.mark_gone, delivery, str(error), thread_only=error.thread_only),
+                Settlement(
+                    delivery,
+                    "retry",
+                    message_ids=(*delivery.sent, *error.sent),
+                    error=str(error),
+                    not_before=until,
+                    count_attempt=False,
+                )
             )
+        except TargetGone as error:
             log.info("%s: %s is gone (%s); deactivated", self.platform, target, error)
+            await self._settled(
+                Settlement(delivery, "gone", error=str(error), thread_only=error.thread_only)
+            )
         except ChatMoved as error:
             await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
-            await self._settled(
-                delivery,
-                partial(
-                    self.store.retry_delivery,
-                    delivery,
-                    self.clock(),
-                    str(error),
-                    count_attempt=False,
-                ),
-            )
             log.info(
                 "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
+            )
+            await self._settled(
+                Settlement(
+                    delivery,
+                    "retry",
+                    error=str(error),
+                    not_before=self.clock(),
+                    count_attempt=False,
+                )
             )
         except TransientError as error:
             attempts = delivery.attempts + 1
             if attempts >= self.max_attempts:
                 message = f"gave up after {attempts} attempts: {error}"
-                await self._settled(delivery, partial(self.store.mark_failed, delivery, message))
                 log.warning(
                     "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
                 )
+                await self._settled(Settlement(delivery, "failed", error=message))
             else:
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
                 delay *= random.uniform(0.8, 1.2)
-                when = self.clock() + dt.timedelta(seconds=delay)
-                await self._settled(
-                    delivery,
-                    partial(
-                        self.store.retry_delivery,
-                        delivery,
-                        when,
-                        str(error),
-                        count_attempt=True,
-                        sent=[*delivery.sent, *error.sent],
-                    ),
-                )
                 log.info(
                     "%s: delivery %d to %s: %s; retry in %.1fs",
                     self.platform,
@@ -356,20 +360,26 @@ class Dispatcher:
                     error,
                     delay,
                 )
+                await self._settled(
+                    Settlement(
+                        delivery,
+                        "retry",
+                        message_ids=(*delivery.sent, *error.sent),
+                        error=str(error),
+                        not_before=self.clock() + dt.timedelta(seconds=delay),
+                        count_attempt=True,
+                    )
+                )
         except (PermanentError, DeliveryError) as error:
-            await self._settled(delivery, partial(self.store.mark_failed, delivery, str(error)))
             log.warning(
                 "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, error
             )
+            await self._settled(Settlement(delivery, "failed", error=str(error)))
         except Exception as error:  # a bug (rendering, adapter): recorded, never retried in a loop
             log.exception("%s: delivery %d to %s crashed", self.platform, delivery.id, target)
-            await self._settled(
-                delivery, partial(self.store.mark_failed, delivery, f"internal error: {error!r}")
-            )
+            await self._settled(Settlement(delivery, "failed", error=f"internal error: {error!r}"))
         else:
-            await self._settled(
-                delivery, partial(self.store.mark_sent, delivery, [*delivery.sent, *ids])
-            )
+            await self._settled(Settlement(delivery, "sent", message_ids=(*delivery.sent, *ids)))
 
     def _allowance(self) -> int:
         """How many sends may start now: a token bucket filled at ``messages_per_second`` that
@@ -394,34 +404,85 @@ class Dispatcher:
             return 0.0
         return (1 - self._tokens) / rate
 
-    async def _settled(self, delivery: Delivery, settle: Callable[[], Awaitable[bool]]) -> None:
-        """Record an outcome. When the store fails (a full disk, a lock held too long) the
-        outcome is kept and applied again before anything new is claimed: the message may have
-        gone out, and a row left ``claimed`` would be sent again after the lease."""
+    async def _settled(self, settlement: Settlement) -> None:
+        """The one place an outcome is known: queue it for the next batch and wait until the
+        store has it (or has refused it; see :meth:`_flush`)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append((settlement, done))
+        if len(self._settling) >= min(self.settle_batch, len(self._inflight)):
+            # Full, or every send under way is waiting for it: record the batch now, from here
+            # (the store's lock is taken before this task yields).
+            await self._flush()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon(), name="settle-batch")
+        await asyncio.shield(done)  # cancelled while waiting: the batch still records it
+
+    async def _flush_soon(self) -> None:
+        """Record the waiting outcomes ``settle_delay`` after the first of them (sends still
+        under way may add theirs meanwhile)."""
+        while self._settling:
+            await asyncio.sleep(self.settle_delay)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Record one batch of outcomes in one store transaction. When the store fails (a full
+        disk, a lock held too long) they are kept and recorded again before anything new is
+        claimed: the messages may have gone out, and a row left ``claimed`` would be sent again
+        after the lease."""
+        batch = self._settling[: self.settle_batch]
+        del self._settling[: self.settle_batch]
+        if not batch:
+            return
+        settlements = [settlement for settlement, _ in batch]
         try:
-            settled = await settle()
+            await self._record(settlements)
+        except asyncio.CancelledError:  # shutting down past the grace: recorded at the end
+            for settlement in settlements:
+                self._unsettled[settlement.delivery.id] = settlement
+            raise
         except Exception as error:
-            self._unsettled[delivery.id] = (delivery, settle)
+            for settlement in settlements:
+                self._unsettled[settlement.delivery.id] = settlement
+            more = f" and {len(settlements) - 1} more" if len(settlements) > 1 else ""
             log.warning(
-                "%s: recording the outcome of delivery %d failed (%s); retrying before new claims",
+                "%s: recording the outcome of delivery %d%s failed (%s); retrying before new "
+                "claims",
                 self.platform,
-                delivery.id,
+                settlements[0].delivery.id,
+                more,
                 error,
             )
-            return
-        self._unsettled.pop(delivery.id, None)
-        if not settled:
-            log.warning(
-                "%s: delivery %d was no longer claimed by %s when it finished (lease expired?)",
-                self.platform,
-                delivery.id,
-                self.worker,
-            )
+        finally:
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _record(self, settlements: list[Settlement]) -> None:
+        self.store_calls += 1
+        results = await self.store.settle_many(settlements)
+        self.settled += len(settlements)
+        for settlement, recorded in zip(settlements, results, strict=True):
+            self._unsettled.pop(settlement.delivery.id, None)
+            if not recorded:
+                log.warning(
+                    "%s: delivery %d was no longer claimed by %s when it finished (lease expired?)",
+                    self.platform,
+                    settlement.delivery.id,
+                    self.worker,
+                )
 
     async def _resettle(self) -> bool:
-        """Apply the outcomes the store refused earlier; ``True`` once none is left."""
-        for delivery, settle in list(self._unsettled.values()):
-            await self._settled(delivery, settle)
-            if delivery.id in self._unsettled:
-                return False
+        """Record the outcomes the store refused earlier; ``True`` once none is left."""
+        if not self._unsettled:
+            return True
+        try:
+            await self._record(list(self._unsettled.values()))
+        except Exception as error:
+            log.warning(
+                "%s: recording %d earlier delivery outcomes failed again (%s)",
+                self.platform,
+                len(self._unsettled),
+                error,
+            )
+            return False
         return True

@@ -30,10 +30,9 @@ from bot.model import (
     PlannedDelivery,
     Publication,
     PublicationOutcome,
-    Subscription,
-    SubscriptionKind,
     Target,
 )
+from bot.publishing.matching import IssueIndex
 from bot.reply import Reply, plural
 from bot.store import Store
 from bot.views import (
@@ -149,19 +148,19 @@ class Publisher:
             if channel.target.platform not in self.local_platforms:
                 deliveries.append(PlannedDelivery(channel.target, DeliveryKind.CHANNEL))
         readers = await self.store.subscribers_with_subscriptions()
-        matcher = _DigestMatcher(self.archive.archive, issue)
-        for (platform, user_id), subscriptions in readers.items():
-            if platform in self.local_platforms:
-                continue
-            items = matcher.match(subscriptions)
-            if items:
-                deliveries.append(
-                    PlannedDelivery(
-                        Target.user(platform, user_id),
-                        DeliveryKind.DIGEST,
-                        {"items": items, "follows": matcher.follows(subscriptions)},
+        with IssueIndex(self.archive.archive, issue) as index:  # the issue's stories, once
+            for (platform, user_id), subscriptions in readers.items():
+                if platform in self.local_platforms:
+                    continue
+                items = index.match(subscriptions)
+                if items:
+                    deliveries.append(
+                        PlannedDelivery(
+                            Target.user(platform, user_id),
+                            DeliveryKind.DIGEST,
+                            {"items": items, "follows": index.follows(subscriptions)},
+                        )
                     )
-                )
         return Plan(issue, tuple(deliveries))
 
     async def preview(self, issue: Issue) -> Preview:
@@ -309,58 +308,6 @@ class Publisher:
             if platform not in self.local_platforms:
                 targets.append(Target.user(platform, user_id))
         return targets
-
-
-class _DigestMatcher:
-    """Which items of one issue each subscription matches, computed once per subscription."""
-
-    def __init__(self, archive: Archive, issue: Issue) -> None:
-        self.archive = archive
-        self.issue = issue
-        self._cache: dict[Subscription, list[Story]] = {}
-
-    def stories(self, subscription: Subscription) -> list[Story]:
-        found = self._cache.get(subscription)
-        if found is None:
-            if subscription.kind is SubscriptionKind.TOPIC:
-                found = [
-                    s
-                    for s in self.archive.stories_for_topic(subscription.value)
-                    if s.issue == self.issue.number
-                ]
-            else:
-                found = self.archive.keyword_matches(subscription.value, issue=self.issue.number)
-            self._cache[subscription] = found
-        return found
-
-    def match(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
-        """The matching items in issue order, each once, with the first subscription matching it."""
-        reasons: dict[int, tuple[Story, str]] = {}
-        for subscription in subscriptions:
-            for story in self.stories(subscription):
-                reasons.setdefault(story.key, (story, self.reason(subscription)))
-        return [
-            {"section": story.section, "title": story.item.title, "reason": reason}
-            for _, (story, reason) in sorted(reasons.items())
-        ]
-
-    def follows(self, subscriptions: Sequence[Subscription]) -> list[dict[str, str]]:
-        """Every subscription matching at least one item, as the digest's footer names them
-        and its Stop buttons stop them (``value``: what /unsubscribe takes)."""
-        return [
-            {"label": self.label(s), "value": s.value} for s in subscriptions if self.stories(s)
-        ]
-
-    def label(self, subscription: Subscription) -> str:
-        """How a reader knows the subscription: the topic's label, a keyword in quotes."""
-        if subscription.kind is SubscriptionKind.TOPIC:
-            topic = self.archive.taxonomy.get(subscription.value)
-            return topic.label if topic else subscription.value
-        return f"“{subscription.value}”"
-
-    def reason(self, subscription: Subscription) -> str:
-        kind = "topic" if subscription.kind is SubscriptionKind.TOPIC else "keyword"
-        return f"{kind} {self.label(subscription)}"
 
 
 def _find_items(

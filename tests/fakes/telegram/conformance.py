@@ -133,6 +133,13 @@ class _Checker:
                 raise _bad_request(f"can't parse {_human(type_name)}: Can't find field \"{name}\"")
 
 
+def _reads_as_boolean(value: Any) -> bool:
+    """A JSON boolean, or the form spellings the Bot API reads as one."""
+    if value is None or isinstance(value, bool):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0")
+
+
 def check_request(method: str, raw: Mapping[str, Any]) -> list[str]:
     """Check one Bot API call against the spec; return protocol violations (unknown names).
 
@@ -154,6 +161,12 @@ def check_request(method: str, raw: Mapping[str, Any]) -> list[str]:
                 )
             continue
         types = spec[0]
+        if types == ("Boolean",) and not _reads_as_boolean(value):
+            checker.violations.append(
+                f"{name}: {key}={value!r} is not a Boolean (the Bot API reads anything but "
+                "true/false/1/0 as false, silently)"
+            )
+            continue
         if all(type_name in SCALARS for type_name in types) or value is None or value == "":
             continue  # scalars are read leniently by the handlers, as the Bot API reads forms
         decoded = value

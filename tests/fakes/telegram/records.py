@@ -85,6 +85,7 @@ class RecordedCall:
     result: Any = None
     error_code: int | None = None
     description: str | None = None
+    content_type: str | None = None  # of the request body (None: no body)
 
     def summary(self) -> str:
         """One line for failure reports."""

@@ -1,0 +1,254 @@
+"""Throughput of one process and the pace of several: batched claims and settles, the token
+bucket shared through the store, the per-process window, paid broadcasts on Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from adapters.telegram import TelegramAdapter, TelegramSettings
+from bot.app import App
+from bot.config import Settings
+from bot.delivery import Limits, PermanentError, RateLimited, TargetGone
+from bot.model import Subscription, SubscriptionKind, Target
+from bot.pacing import FairPacer, Lane, LocalBucket, SharedBucket, window_limit, window_pace
+from bot.publishing import Dispatcher
+from bot.reply import Reply
+from bot.store import SQLiteStore
+from tests.conftest import sqlite
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import wait_for
+
+PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
+
+
+@dataclass
+class BusyPlatform:
+    """Answers every send after a scheduler turn, so many are under way at once; fails the
+    chats ``script`` names, once each."""
+
+    platform: str = "tg"
+    limits: Limits = field(default_factory=lambda: Limits(messages_per_second=0))
+    script: dict[str, Exception] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)
+
+    async def send(self, target: Target, reply: Reply, *, skip: int = 0) -> list[str]:
+        await asyncio.sleep(0)
+        error = self.script.pop(target.chat_id, None)
+        if error is not None:
+            raise error
+        self.sent.append(target.chat_id)
+        return [f"m{len(self.sent)}"]
+
+
+async def outbox(app: App) -> dict[str, tuple[str, int]]:
+    async with sqlite(app.store).reading() as db:
+        rows = await (
+            await db.execute("SELECT target, status, attempts FROM outbox WHERE kind = 'digest'")
+        ).fetchall()
+    return {str(r[0]): (str(r[1]), int(r[2])) for r in rows}
+
+
+async def test_a_fan_out_takes_far_fewer_store_round_trips_than_messages(app: App) -> None:
+    readers = [f"r{n}" for n in range(240)]
+    for reader in readers:
+        await app.store.subscribe("tg", reader, [PYTORCH])
+    platform = BusyPlatform(
+        script={
+            "r10": TargetGone("bot was blocked"),
+            "r20": PermanentError("Bad Request: message is too long"),
+            "r30": RateLimited(0.05),
+        }
+    )
+    dispatcher = Dispatcher(
+        platform,
+        app.store,
+        app.publisher,
+        worker="w1",
+        concurrency=32,
+        idle_poll=0.05,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    app.publisher.on_publish = dispatcher.wake
+    try:
+        await app.publisher.publish(206)
+        await wait_for(lambda: len(platform.sent) == len(readers) - 2, "every digest that can go")
+
+        async def settled() -> bool:
+            return all(status != "claimed" for status, _ in (await outbox(app)).values())
+
+        await wait_for(settled, "every outcome recorded")
+    finally:
+        stop.set()
+        await task
+
+    rows = await outbox(app)
+    assert rows.pop("r10") == ("gone", 1)
+    assert rows.pop("r20") == ("failed", 1)
+    assert rows.pop("r30") == ("sent", 1)  # the rate limit was waited out, not an attempt
+    assert set(rows.values()) == {("sent", 1)}
+    assert sorted(platform.sent) == sorted(r for r in readers if r not in ("r10", "r20"))
+    assert await app.store.subscriptions("tg", "r10") == [PYTORCH]  # kept, but inactive:
+    assert ("tg", "r10") not in await app.store.subscribers_with_subscriptions("tg")
+    # Claims and settles together: a small fraction of a round trip per message (row by row
+    # it was two, plus the heartbeat and the polls).
+    assert dispatcher.settled == len(readers) + 1  # r30's rate limit, then its delivery
+    assert dispatcher.store_calls <= len(readers) / 4, dispatcher.store_calls
+
+
+@pytest.mark.parametrize("cap", [2, 3, 5, 30, 100, 300, 1000, 1234.5])
+def test_the_bucket_never_grants_more_than_the_cap_in_a_second(cap: float) -> None:
+    rate, burst = window_pace(cap)
+    assert rate > 0 and burst >= 1
+    assert rate + burst <= cap  # a full bucket and a second of refill: still within the cap
+    if cap >= 100:
+        assert rate >= 0.97 * cap  # and close to it
+    assert window_limit(cap) == max(1, int(cap))
+
+
+def busiest_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best = start = 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_processes_sharing_the_store_share_one_cap(tmp_path: Path) -> None:
+    # Two stores on one file are two processes' connections; each pacer serves its own
+    # senders as fast as the shared bucket lets it.
+    cap = 40
+    rate, burst = window_pace(cap)
+    database = tmp_path / "shared.sqlite3"
+    first = await SQLiteStore.open(database)
+    second = await SQLiteStore.open(database)
+    stamps: list[float] = []
+    loop = asyncio.get_running_loop()
+    try:
+        pacers = [
+            FairPacer(source=SharedBucket(store, "telegram:1", rate, burst))
+            for store in (first, second)
+        ]
+        until = loop.time() + 1.6
+
+        async def sender(pacer: FairPacer, key: str) -> None:
+            while loop.time() < until:
+                await pacer.turn(Lane.BULK, key)
+                stamps.append(loop.time())
+
+        await asyncio.gather(*(sender(pacer, f"chat{n}") for pacer in pacers for n in range(4)))
+        for pacer in pacers:
+            pacer.close()
+    finally:
+        await first.close()
+        await second.close()
+    assert busiest_second(stamps) <= cap
+    assert len(stamps) >= rate  # both together ran at the shared pace, not each at half
+
+
+async def test_the_window_counts_a_request_until_a_second_after_its_answer() -> None:
+    loop = asyncio.get_running_loop()
+    pacer = FairPacer(source=LocalBucket(1000.0, 10), per_second=3)
+    for n in range(3):
+        await pacer.turn(Lane.BULK, f"chat{n}")
+    fourth = asyncio.ensure_future(pacer.turn(Lane.BULK, "chat3"))
+    with pytest.raises(TimeoutError):  # three requests under way fill the window
+        await asyncio.wait_for(asyncio.shield(fourth), 0.2)
+    pacer.answered()
+    answered_at = loop.time()
+    await fourth
+    assert loop.time() - answered_at >= 1.0  # the answered one counted for a second longer
+    pacer.close()
+
+
+# ----------------------------------------------------------------------------- Telegram
+
+ALICE, BOB, OPERATOR = 42, 43, 77
+CHANNEL = -1009876543210
+
+
+def test_paid_broadcasts_lift_the_cap_and_refuse_more_than_telegram_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DLW_TELEGRAM_MAX_RATE", raising=False)
+    monkeypatch.setenv("DLW_TELEGRAM_PAID_BROADCAST", "on")
+    assert TelegramSettings(_env_file=None).cap == 1000
+    monkeypatch.setenv("DLW_TELEGRAM_MAX_RATE", "400")
+    assert TelegramSettings(_env_file=None).cap == 400
+    monkeypatch.setenv("DLW_TELEGRAM_MAX_RATE", "2000")
+    with pytest.raises(ValidationError, match=r"DLW_TELEGRAM_MAX_RATE=2000 is over 1000"):
+        TelegramSettings(_env_file=None)
+    monkeypatch.setenv("DLW_TELEGRAM_PAID_BROADCAST", "off")
+    assert TelegramSettings(_env_file=None).cap == 2000  # a local Bot API server
+    monkeypatch.delenv("DLW_TELEGRAM_MAX_RATE")
+    assert TelegramSettings(_env_file=None).cap == 30
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as telegram:
+        for user in (ALICE, BOB, OPERATOR):
+            telegram.add_private_chat(user, f"User {user}")
+        telegram.add_channel(CHANNEL, "DLW channel", admins=[BOB], creator=BOB)
+        yield telegram
+
+
+async def test_paid_broadcasts_go_out_as_such_and_replies_do_not(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    core = settings.model_copy(
+        update={"publish_schedule": "off", "instance": "t1", "admins": (f"telegram:{OPERATOR}",)}
+    )
+    telegram = TelegramSettings(
+        _env_file=None, token=SecretStr(fake.token), api_url=fake.base_url, paid_broadcast=True
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        app = await App.create(core)
+        stack.push_async_callback(app.close)
+        await app.store.register_channel(
+            Target("telegram", str(CHANNEL)), title="DLW channel", registered_by=str(BOB)
+        )
+        await app.store.subscribe("telegram", str(ALICE), [PYTORCH])
+        adapter = TelegramAdapter(app.adapter_services, telegram, timeout=3.0, poll_timeout=5.0)
+        assert adapter.limits.messages_per_second == 1000
+        await adapter.start()
+        stack.push_async_callback(adapter.stop)
+        app.dispatch(adapter, idle_poll=0.05)
+        stack.push_async_callback(app.stop_publishing)
+        await app.publisher.publish(206)
+        await fake.wait_for_messages(OPERATOR, 1, 15)  # the report: everything went out
+        fake.send_text(BOB, "/start")
+        await fake.wait_for_messages(BOB, 1)
+
+    sends = fake.calls_to("sendMessage")
+    paid = {call.params["chat_id"] for call in sends if call.params.get("allow_paid_broadcast")}
+    assert paid == {CHANNEL, ALICE, OPERATOR}  # the outbox: posts, digests, the report
+    [reply] = [call for call in sends if call.params["chat_id"] == BOB]
+    assert "allow_paid_broadcast" not in reply.params  # an answer is not a broadcast
+    assert {call.content_type for call in sends} == {"application/json"}
+
+
+async def test_the_fake_flags_a_paid_broadcast_flag_telegram_would_read_as_false(
+    fake: FakeTelegram,
+) -> None:
+    from tests.test_fake_telegram_api import post_raw
+
+    status, _ = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "allow_paid_broadcast": "yes"}
+    )
+    assert status == 200  # Telegram sends it, unpaid and at the free pace
+    [violation] = fake.take_violations()
+    assert "allow_paid_broadcast='yes' is not a Boolean" in violation
+    status, _ = await post_raw(
+        fake, "sendMessage", {"chat_id": ALICE, "text": "hi", "allow_paid_broadcast": True}
+    )
+    assert status == 200 and fake.take_violations() == []
