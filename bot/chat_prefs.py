@@ -4,7 +4,8 @@ A registered chat may turn the link card of its weekly post off (``/weekly on no
 The choice lives under a namespaced key (``chat-preview:<target>``) of
 :class:`~bot.store.protocols.KeyValue`, so no table changes while backends move. The value
 belongs to the registration: :func:`forget_previews` resets it when a chat unregisters, and a
-fresh registration starts from the default, so a stale choice never outlives its chat.
+fresh registration starts from the default, so a stale choice never outlives its chat, and
+:func:`move_chat_prefs` carries it to a chat's new id (a Telegram group become a supergroup).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "Previews",
     "chat_previews",
     "forget_previews",
+    "move_chat_prefs",
     "set_chat_previews",
 ]
 
@@ -65,3 +67,15 @@ async def set_chat_previews(meta: KeyValue, target: Target, choice: Previews) ->
 async def forget_previews(meta: KeyValue, target: Target) -> None:
     """Back to the default (the store has no delete; an empty value reads as no choice)."""
     await meta.set_meta(_key(target), "")
+
+
+async def move_chat_prefs(
+    meta: KeyValue, platform: str, old_chat_id: str, new_chat_id: str
+) -> None:
+    """A chat got a new id (its registrations moved with it): its choices follow. A group that
+    becomes a supergroup has no topics yet, so only the chat's own choice is there to move."""
+    old, new = Target(platform, old_chat_id), Target(platform, new_chat_id)
+    stored = await meta.get_meta(_key(old))
+    if stored:
+        await meta.set_meta(_key(new), stored)
+        await meta.set_meta(_key(old), "")

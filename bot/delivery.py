@@ -7,10 +7,17 @@ Adapters translate their platform's errors into these, so the dispatcher decides
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from bot.chat_prefs import move_chat_prefs
 from bot.errors import DlwError
 from bot.model import Target
-from bot.store.protocols import Channels
+from bot.store.protocols import Channels, KeyValue
+
+
+class _Destinations(Channels, KeyValue, Protocol):
+    """What recording an unreachable destination touches: registrations and per-chat choices."""
+
 
 __all__ = [
     "ChatMoved",
@@ -80,12 +87,12 @@ class Limits:
     max_concurrency: int = 8
 
 
-async def note_unreachable(store: Channels, target: Target, error: DeliveryError) -> bool:
+async def note_unreachable(store: _Destinations, target: Target, error: DeliveryError) -> bool:
     """Record in the store what ``error`` says about ``target``; ``True`` if it said anything.
 
     Gone: a reader (``target.direct``) or a chat is marked inactive, never to be retried; a gone
     topic loses just its own registration. Moved: the chat's registrations follow it to the new
-    id. Anything else says nothing about the destination. Adapters call this when a command reply
+    id, and so do its choices (:mod:`bot.chat_prefs`). Anything else says nothing about the destination. Adapters call this when a command reply
     fails; the dispatcher when a delivery does, so both leave the store in the same state.
     """
     if isinstance(error, TargetGone):
@@ -93,5 +100,6 @@ async def note_unreachable(store: Channels, target: Target, error: DeliveryError
         return True
     if isinstance(error, ChatMoved):
         await store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
+        await move_chat_prefs(store, target.platform, target.chat_id, error.new_chat_id)
         return True
     return False

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from bot.app import App
+from bot.chat_prefs import Previews, chat_previews, set_chat_previews
 from bot.commands import ChatKind, Context
 from bot.delivery import (
     ChatMoved,
@@ -350,12 +351,16 @@ async def _registrations(world: App, chat_id: str, wanted: int) -> bool:
 async def test_moved_chat_gets_the_post_at_its_new_id(
     world: App, run_dispatcher: Callable[..., Dispatcher]
 ) -> None:
+    await set_chat_previews(world.store, Target("tg", "-100"), Previews.OFF)
     platform = ScriptedPlatform(script={"-100": [ChatMoved("-1009")]})
     run_dispatcher(platform)
     await world.publisher.publish(206)
     await until(lambda: platform.to("-1009"), "the post at the new chat id")
     assert platform.to("-100") == []
     assert {c.target.chat_id for c in await world.store.channels("tg")} == {"-1009", "-200"}
+    # The chat's choice of no link card moved with it, and its old id keeps none.
+    assert await chat_previews(world.store, Target("tg", "-1009")) is Previews.OFF
+    assert await world.store.get_meta("chat-preview:tg:-100") == ""
 
 
 async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.chat_prefs import move_chat_prefs
 from bot.delivery import (
     ChatMoved,
     DeliveryError,
@@ -329,6 +330,7 @@ class Dispatcher:
             )
         except ChatMoved as error:
             await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
+            await move_chat_prefs(self.store, target.platform, target.chat_id, error.new_chat_id)
             log.info(
                 "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
             )
