@@ -29,6 +29,8 @@ from bot.reply import Reply
 from bot.store import (
     DeliveryKind,
     Store,
+    StoreBusy,
+    StoreError,
     Subscription,
     SubscriptionKind,
     Target,
@@ -48,7 +50,7 @@ class ScriptedPlatform:
     platform: str = "tg"
     limits: Limits = field(default_factory=lambda: Limits(messages_per_second=1000))
     sent: list[tuple[Target, Reply]] = field(default_factory=list)
-    script: dict[str, list[DeliveryError]] = field(default_factory=dict)
+    script: dict[str, list[DeliveryError | StoreError]] = field(default_factory=dict)
     calls: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     sent_at: list[dt.datetime] = field(default_factory=list)  # when each of ``sent`` went out
@@ -361,6 +363,19 @@ async def test_moved_chat_gets_the_post_at_its_new_id(
     # The chat's choice of no link card moved with it, and its old id keeps none.
     assert await chat_previews(world.store, Target("tg", "-1009")) is Previews.OFF
     assert await world.store.get_meta("chat-preview:tg:-100") == ""
+
+
+async def test_a_busy_store_inside_a_send_is_tried_again_not_failed(
+    world: App, run_dispatcher: Callable[..., Dispatcher]
+) -> None:
+    # The adapter looks something up as it sends (a chat's link-card choice) and the database is
+    # busy: the post goes out on a later attempt instead of being recorded as a failure.
+    platform = ScriptedPlatform(script={"-100": [StoreBusy("database is locked")]})
+    run_dispatcher(platform)
+    await world.publisher.publish(206)
+    await until(lambda: platform.to("-100"), "the post on a later attempt")
+    outcome = await world.store.publication_outcome(206)
+    assert outcome is not None and outcome.unreachable == ()
 
 
 async def test_a_rendering_bug_fails_one_row_and_the_rest_go_out(

@@ -56,6 +56,18 @@ ACTION: Final = PayloadFormat(
 )
 
 
+async def _previews(meta: KeyValue, target: Target) -> Previews:
+    """The chat's link-card choice; the default when the store can't say right now (busy,
+    restarting), so a post or a reply is never held up or lost over its card."""
+    try:
+        return await chat_previews(meta, target)
+    except Exception as error:
+        log.warning(
+            "link-card choice of %s unknown (%s); the reply's own card stands", target, error
+        )
+        return Previews.ON
+
+
 async def deliver(
     bot: ExtBot[Any],
     paging: Paging,
@@ -79,7 +91,7 @@ async def deliver(
     turn: Turn = (lane, target.chat_id)
     rendered = render_html(reply)
     card = reply.preview
-    if card is not None and meta is not None and await chat_previews(meta, target) is Previews.OFF:
+    if card is not None and meta is not None and await _previews(meta, target) is Previews.OFF:
         card = None
     options = [
         _card(card) if index == 0 and card is not None else preview(message)

@@ -24,7 +24,6 @@ import datetime as dt
 import logging
 import os
 import random
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,7 +38,15 @@ from bot.delivery import (
     TargetGone,
     TransientError,
 )
-from bot.model import Delivery, DeliveryKind, Settlement, Target, process_name, utcnow
+from bot.model import (
+    Delivery,
+    DeliveryKind,
+    Settlement,
+    Target,
+    machine,
+    process_name,
+    utcnow,
+)
 from bot.publishing.planner import Publisher
 from bot.reply import Reply
 from bot.store import Store, StoreError
@@ -51,9 +58,10 @@ log = logging.getLogger("bot.publishing")
 
 def ended_here(processes: Sequence[str]) -> list[str]:
     """Of ``processes`` (named ``host:pid:random``, see :func:`bot.model.process_name`), those of
-    this host whose pid no longer runs: a restarted bot takes their claims back at once instead
-    of waiting for their heartbeats to go stale."""
-    host = socket.gethostname()
+    this host (and PID namespace, :func:`bot.model.machine`) whose pid no longer runs: a
+    restarted bot takes their claims back at once instead of waiting for their heartbeats to
+    go stale."""
+    host = machine()
     ended = []
     for process in processes:
         where, _, rest = process.partition(":")
@@ -329,8 +337,14 @@ class Dispatcher:
                 Settlement(delivery, "gone", error=str(error), thread_only=error.thread_only)
             )
         except ChatMoved as error:
-            await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
-            await move_chat_prefs(self.store, target.platform, target.chat_id, error.new_chat_id)
+            try:
+                await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
+                await move_chat_prefs(
+                    self.store, target.platform, target.chat_id, error.new_chat_id
+                )
+            except StoreError as failed:  # not moved yet: the next attempt is told again
+                await self._try_later(delivery, f"{error}; not moved yet: {failed}")
+                return
             log.info(
                 "%s: %s moved to %s; resending there", self.platform, target, error.new_chat_id
             )
@@ -344,34 +358,9 @@ class Dispatcher:
                 )
             )
         except TransientError as error:
-            attempts = delivery.attempts + 1
-            if attempts >= self.max_attempts:
-                message = f"gave up after {attempts} attempts: {error}"
-                log.warning(
-                    "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
-                )
-                await self._settled(Settlement(delivery, "failed", error=message))
-            else:
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
-                delay *= random.uniform(0.8, 1.2)
-                log.info(
-                    "%s: delivery %d to %s: %s; retry in %.1fs",
-                    self.platform,
-                    delivery.id,
-                    target,
-                    error,
-                    delay,
-                )
-                await self._settled(
-                    Settlement(
-                        delivery,
-                        "retry",
-                        message_ids=(*delivery.sent, *error.sent),
-                        error=str(error),
-                        not_before=self.clock() + dt.timedelta(seconds=delay),
-                        count_attempt=True,
-                    )
-                )
+            await self._try_later(delivery, str(error), sent=error.sent)
+        except StoreError as error:  # the adapter's own look-up (a chat's choices) met a busy store
+            await self._try_later(delivery, f"storage: {error}")
         except (PermanentError, DeliveryError) as error:
             log.warning(
                 "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, error
@@ -382,6 +371,39 @@ class Dispatcher:
             await self._settled(Settlement(delivery, "failed", error=f"internal error: {error!r}"))
         else:
             await self._settled(Settlement(delivery, "sent", message_ids=(*delivery.sent, *ids)))
+
+    async def _try_later(self, delivery: Delivery, error: str, *, sent: Sequence[str] = ()) -> None:
+        """A failure that may pass: back to pending after an exponential backoff, or failed
+        for good after ``max_attempts``."""
+        attempts = delivery.attempts + 1
+        target = delivery.target
+        if attempts >= self.max_attempts:
+            message = f"gave up after {attempts} attempts: {error}"
+            log.warning(
+                "%s: delivery %d to %s failed: %s", self.platform, delivery.id, target, message
+            )
+            await self._settled(Settlement(delivery, "failed", error=message))
+            return
+        delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
+        delay *= random.uniform(0.8, 1.2)
+        log.info(
+            "%s: delivery %d to %s: %s; retry in %.1fs",
+            self.platform,
+            delivery.id,
+            target,
+            error,
+            delay,
+        )
+        await self._settled(
+            Settlement(
+                delivery,
+                "retry",
+                message_ids=(*delivery.sent, *sent),
+                error=error,
+                not_before=self.clock() + dt.timedelta(seconds=delay),
+                count_attempt=True,
+            )
+        )
 
     def _allowance(self) -> int:
         """How many sends may start now: a token bucket filled at ``messages_per_second`` that
