@@ -43,10 +43,28 @@ __all__ = [
 MAX_SUBSCRIPTIONS = 25
 
 
+#: The inode of the initial PID namespace, a constant of the Linux kernel (PROC_PID_INIT_INO).
+_INIT_PID_NAMESPACE = 0xEFFFFFFC
+
+
+def machine() -> str:
+    """Where this process's pids mean something: the host name, and inside a container (a PID
+    namespace of its own) that namespace too, ``host~ns``. Two containers may share a host name
+    (host networking, a fixed ``hostname:``) but not their pids, so a pid seen in another
+    container's process name says nothing about this one's."""
+    host = socket.gethostname()
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (not Linux): the host name is all there is
+        return host
+    return host if namespace == _INIT_PID_NAMESPACE else f"{host}~{namespace:x}"
+
+
 def process_name() -> str:
-    """A name unique to this process among all sharing a database: ``host:pid:random`` (the
-    random part tells apart a later process that got the same pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """A name unique to this process among all sharing a database: ``host:pid:random``, the
+    host as :func:`machine` names it (the random part tells apart a later process that got the
+    same pid)."""
+    return f"{machine()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def utcnow() -> dt.datetime:

@@ -19,6 +19,7 @@ import pytest
 from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.config import Settings
+from bot.model import machine
 from bot.publishing.dispatcher import ended_here
 from bot.reply import Reply
 from bot.store import Store, Subscription, SubscriptionKind, Target
@@ -126,7 +127,8 @@ def test_the_default_instance_is_unique_per_process(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("DLW_INSTANCE", raising=False)
     first, second = Settings().instance, Settings().instance
     assert first != second
-    assert first.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    assert first.startswith(f"{machine()}:{os.getpid()}:")
+    assert machine().startswith(socket.gethostname())
 
 
 @pytest.fixture
@@ -159,7 +161,11 @@ async def test_claims_of_a_process_that_stopped_are_taken_back_without_waiting_t
 def test_a_restart_on_the_same_host_knows_which_processes_ended() -> None:
     with subprocess.Popen(["true"]) as finished:  # a pid that no longer runs
         finished.wait()
-    host = socket.gethostname()
+    host = machine()
     gone = f"{host}:{finished.pid}:aa"
-    names = [gone, f"{host}:{os.getpid()}:bb", f"elsewhere:{finished.pid}:cc", "bot"]
-    assert ended_here(names) == [gone]  # not this process, not another host's, not a bare name
+    # Another container on this host name (host networking): its pids are not ours to judge.
+    container = f"{socket.gethostname()}~1234abcd:{finished.pid}:dd"
+    names = [gone, f"{host}:{os.getpid()}:bb", f"elsewhere:{finished.pid}:cc", container, "bot"]
+    assert ended_here(names) == [
+        gone
+    ]  # not this process, another host's or container's, a bare name
