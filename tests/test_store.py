@@ -522,3 +522,46 @@ async def test_every_read_sees_what_another_process_committed_since(tmp_path: Pa
     finally:
         await mine.close()
         await theirs.close()
+
+
+async def test_saved_continuations_stay_bounded_per_owner_under_a_linguistic_collation(
+    postgres_server: str,
+) -> None:
+    """PostgreSQL images default to en_US-like collations, where "~" sorts before letters: the
+    per-owner bound must not depend on the database's collation (it once kept every key)."""
+    import secrets
+
+    import asyncpg
+
+    from bot.store.postgres import PostgresStore
+    from tests.conftest import database_url
+
+    name = f"dlw_icu_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        try:
+            await admin.execute(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
+                " ICU_LOCALE 'en' LOCALE 'C'"
+            )
+        except asyncpg.FeatureNotSupportedError:  # pgserver's wheel is built without ICU
+            pytest.skip("this PostgreSQL has no ICU collations (DLW_TEST_POSTGRES_URL may)")
+    finally:
+        await admin.close()
+    try:
+        store = await PostgresStore.open(database_url(postgres_server, name))
+        try:
+            for n in range(12):
+                await store.save_continuation(f"/search q{n}", 2, owner="tg:42", keep=5)
+            await store.save_continuation("/search other", 2, owner="tg:7", keep=5)
+            async with store.transaction() as conn:
+                kept = await conn.fetchval("SELECT count(*) FROM continuations")
+            assert kept == 5 + 1
+        finally:
+            await store.close()
+    finally:
+        admin = await asyncpg.connect(postgres_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -890,7 +890,9 @@ class PostgresStore:
                 utcnow() - dt.timedelta(days=30),
             )
             if prefix and keep is not None:
-                mine = "key > $1 AND key < $2"  # the prefix's range (key characters sort below ~)
+                # The prefix's range: key characters sort below "~" in byte order, so compare
+                # bytewise (COLLATE "C") whatever the database's collation (en_US puts "~" first).
+                mine = 'key COLLATE "C" > $1 AND key COLLATE "C" < $2'
                 await conn.execute(
                     f"DELETE FROM continuations WHERE {mine} AND seq NOT IN"
                     f" (SELECT seq FROM continuations WHERE {mine} ORDER BY seq DESC LIMIT $3)",
