@@ -1234,6 +1234,9 @@ async def test_weekly_chooses_the_post_card_per_chat_and_forgets_it_when_off(
     assert first.link_preview_options == {"url": HOSTILE_URL, "prefer_small_media": True}
 
     await ask(fake, CHANNEL, "/weekly on nopreview")
+    await app.store.set_channel_active(channel, False, "the bot lost its rights")  # paused
+    [back] = await ask(fake, CHANNEL, "/weekly on")
+    assert "without a link card" in back.text  # on again: the chat's choice kept
     await ask(fake, CHANNEL, "/weekly off")
     [again] = await ask(fake, CHANNEL, "/weekly on")  # a new registration: the default again
     assert "with a link card of the issue's web page" in again.text
@@ -1261,3 +1264,26 @@ async def test_a_private_action_no_start_link_can_carry_is_left_out(
         "Topics": f"https://t.me/{BOT}?start=follow",
     }
     assert "no start link can carry '/search jax'" in logs.text
+
+
+def test_only_a_request_that_never_left_is_repeated_inside_a_send() -> None:
+    """A connection reset or a truncated answer may follow a message Telegram accepted:
+    repeating it at once would post twice. Only a connection never made is safe (the
+    dispatcher still retries the row later, after its backoff)."""
+    import aiohttp
+    from telegram.error import NetworkError
+
+    from adapters.telegram._errors import _safe_to_retry
+
+    def wrapped(cause: BaseException) -> NetworkError:
+        error = NetworkError(f"aiohttp.{cause.__class__.__name__}")
+        error.__cause__ = cause
+        return error
+
+    key = type("Key", (), {"ssl": None, "host": "127.0.0.1", "port": 1})()
+    never_connected = aiohttp.ClientConnectorError(key, OSError(111, "Connection refused"))
+    assert _safe_to_retry(wrapped(never_connected))
+    assert not _safe_to_retry(wrapped(aiohttp.ServerDisconnectedError()))
+    assert not _safe_to_retry(wrapped(aiohttp.ClientPayloadError("truncated answer")))
+    assert not _safe_to_retry(wrapped(aiohttp.ClientOSError(104, "Connection reset by peer")))
+    assert _safe_to_retry(NetworkError("Bad Gateway"))  # a 5xx answer: nothing was sent

@@ -116,7 +116,9 @@ def _safe_to_retry(exc: NetworkError) -> bool:
     """Whether repeating the request is worth it and cannot surprise the reader much.
 
     A 5xx answer or a failed connection is retried; a timeout only when the request never left
-    (connect and pool timeouts), since a read timeout may hide a message that did arrive.
+    (connect and pool timeouts), since a read timeout may hide a message that did arrive. The
+    same for aiohttp's other errors: only a connection that was never made is safe, a reset or
+    a truncated answer after the request was written may follow a message that went out.
     """
     if isinstance(exc, BadRequest | NotSent):
         return False
@@ -125,6 +127,8 @@ def _safe_to_retry(exc: NetworkError) -> bool:
             exc.__cause__,
             httpx.ConnectTimeout | httpx.PoolTimeout | aiohttp.ConnectionTimeoutError,
         )
+    if isinstance(exc.__cause__, aiohttp.ClientError):
+        return isinstance(exc.__cause__, aiohttp.ClientConnectorError)
     return True
 
 

@@ -263,9 +263,9 @@ async def weekly(ctx: Context, setting: str | None, card: str | None) -> Reply:
         if not removed:
             return Reply.text(f"{where.capitalize()} wasn't getting the weekly post.")
         return Reply.text(f"Done: {where} will no longer get the weekly post.", tone=Tone.SUCCESS)
+    # A chat paused by the bot (it lost its rights) and turned on again keeps its choice;
+    # /weekly off already reset it, so a new registration starts from the default.
     new = await store.register_channel(target, title=ctx.chat_title, registered_by=ctx.user_id)
-    if new:
-        await forget_previews(store, target)  # whatever an earlier registration chose
     if card is not None:
         await set_chat_previews(store, target, Previews(card))
     choice = await chat_previews(store, target)
