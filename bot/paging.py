@@ -91,4 +91,4 @@ class Paging:
         if not payload.startswith(form.inline):
             return None
         page, _, command = payload[len(form.inline) :].partition(":")
-        return (command, int(page)) if page.isdigit() and command else None
+        return (command, int(page)) if page.isascii() and page.isdigit() and command else None

@@ -42,6 +42,8 @@ async def test_unknown_and_malformed_payloads_decode_to_nothing(tmp_path: Path) 
         paging = Paging(store)
         assert await paging.decode("more#no-such-key", TELEGRAM) is None
         assert await paging.decode("more:x:/latest", TELEGRAM) is None
+        # digits beyond ASCII ("²" is a digit to str.isdigit, not to int) from a modified client
+        assert await paging.decode("more:²:/help", TELEGRAM) is None
         assert await paging.decode("other", TELEGRAM) is None
         assert inline_payload(Continuation("not a command", 2), TELEGRAM) is None
         assert expired_reply().plain_text() == EXPIRED

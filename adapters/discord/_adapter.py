@@ -532,8 +532,12 @@ class DiscordAdapter:
             )
             return
         key = _REFUSED_KEY.format(channel=message.channel.id)
-        if self._refused.pop(message.channel.id, None) or await self.services.meta.get_meta(key):
-            await self.services.meta.set_meta(key, "")  # permissions granted: report anew later
+        refused = self._refused.pop(message.channel.id, None)
+        try:  # the post is out: remembering what was reported must never fail its delivery
+            if refused or await self.services.meta.get_meta(key):
+                await self.services.meta.set_meta(key, "")  # granted now: report anew later
+        except Exception as failed:
+            log.warning("discord: could not note that %s may publish again: %s", target, failed)
 
     async def _crosspost_refused(
         self, message: discord.Message, target: Target, exc: discord.Forbidden
@@ -546,10 +550,15 @@ class DiscordAdapter:
             describe(exc),
         )
         key = _REFUSED_KEY.format(channel=channel_id)
-        if self._refused.get(channel_id) or await self.services.meta.get_meta(key):
+        if self._refused.get(channel_id):
             return
-        self._refused[channel_id] = True
-        await self.services.meta.set_meta(key, "reported")
+        self._refused[channel_id] = True  # told once per process even if the store can't say
+        try:  # the post is out: the store being busy must never fail its delivery
+            if await self.services.meta.get_meta(key):
+                return
+            await self.services.meta.set_meta(key, "reported")
+        except Exception as failed:
+            log.warning("discord: could not look up whether %s was reported: %s", target, failed)
         channel = message.channel
         name = getattr(channel, "name", None)
         guild = getattr(getattr(channel, "guild", None), "name", None)

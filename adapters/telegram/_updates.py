@@ -251,7 +251,7 @@ class Updates:
         if query is None:
             return
         offset = query.offset  # our own next_offset: a page number
-        page = int(offset) if offset.isdigit() and len(offset) <= 6 else 1
+        page = int(offset) if offset.isascii() and offset.isdigit() and len(offset) <= 6 else 1
         asker = str(query.from_user.id)
         ctx = self._services.context(
             PLATFORM, asker, asker, bot_username=self._bot_username, page=page
