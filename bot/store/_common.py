@@ -10,10 +10,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bot.model import DeliveryStatus, Settlement
+from bot.model import Delivery, DeliveryStatus, Settlement
 
 __all__ = [
     "UPDATES_KEPT",
+    "RowSettles",
     "SettleRow",
     "check_bucket",
     "chunks",
@@ -129,3 +130,51 @@ def take(available: float, wanted: int, rate: float) -> tuple[int, float, float]
     left = available - granted
     wait = 0.0 if left + _EPSILON >= 1 else (1 - left) / rate
     return granted, left, wait
+
+
+class RowSettles:
+    """The outbox's one-row outcomes, each a batch of one through the backend's ``settle_many``
+    (same token checks and side effects), so every backend has them without a copy."""
+
+    async def settle_many(self, settlements: Sequence[Settlement]) -> list[bool]:
+        raise NotImplementedError  # each backend's one transaction
+
+    async def _settle_one(self, settlement: Settlement) -> bool:
+        (settled,) = await self.settle_many([settlement])
+        return settled
+
+    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
+        """Record a delivered row. ``False`` if it was no longer ours (its claim expired)."""
+        return await self._settle_one(Settlement(delivery, "sent", message_ids=tuple(message_ids)))
+
+    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
+        """Record a row that will never be sent, and why."""
+        return await self._settle_one(Settlement(delivery, "failed", error=error))
+
+    async def retry_delivery(
+        self,
+        delivery: Delivery,
+        not_before: dt.datetime,
+        error: str,
+        *,
+        count_attempt: bool,
+        sent: Sequence[str] = (),
+    ) -> bool:
+        """Back to pending until ``not_before``; a rate limit does not ``count_attempt``. ``sent``:
+        the messages delivered so far, which the next attempt skips."""
+        return await self._settle_one(
+            Settlement(
+                delivery,
+                "retry",
+                message_ids=tuple(sent),
+                error=error,
+                not_before=not_before,
+                count_attempt=count_attempt,
+            )
+        )
+
+    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
+        """The destination is gone: settle the row and deactivate it, in one transaction."""
+        return await self._settle_one(
+            Settlement(delivery, "gone", error=reason, thread_only=thread_only)
+        )

@@ -41,6 +41,7 @@ from bot.model import (
 )
 from bot.store._common import (
     UPDATES_KEPT,
+    RowSettles,
     check_bucket,
     join_roles,
     settlement_rows,
@@ -82,7 +83,7 @@ def translate(exc: BaseException, where: str) -> StoreError | None:
     return None
 
 
-class PostgresStore:
+class PostgresStore(RowSettles):
     """:class:`Store` on one PostgreSQL database, through a pool of connections.
 
     Each transaction takes one connection of the pool for its duration, so (unlike the SQLite
@@ -772,45 +773,6 @@ class PostgresStore:
         return [
             i in first and settlements[i].delivery.id in settled for i in range(len(settlements))
         ]
-
-    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
-        (settled,) = await self.settle_many(
-            [Settlement(delivery, "sent", message_ids=tuple(message_ids))]
-        )
-        return settled
-
-    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
-        (settled,) = await self.settle_many([Settlement(delivery, "failed", error=error)])
-        return settled
-
-    async def retry_delivery(
-        self,
-        delivery: Delivery,
-        not_before: dt.datetime,
-        error: str,
-        *,
-        count_attempt: bool,
-        sent: Sequence[str] = (),
-    ) -> bool:
-        (settled,) = await self.settle_many(
-            [
-                Settlement(
-                    delivery,
-                    "retry",
-                    message_ids=tuple(sent),
-                    error=error,
-                    not_before=not_before,
-                    count_attempt=count_attempt,
-                )
-            ]
-        )
-        return settled
-
-    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
-        (settled,) = await self.settle_many(
-            [Settlement(delivery, "gone", error=reason, thread_only=thread_only)]
-        )
-        return settled
 
     async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
         counts: dict[str, dict[DeliveryStatus, int]] = {}

@@ -45,6 +45,7 @@ from bot.model import (
 )
 from bot.store._common import (
     UPDATES_KEPT,
+    RowSettles,
     check_bucket,
     chunks,
     join_roles,
@@ -170,7 +171,7 @@ class Reader:
         return Rows(self._db, sql, parameters)
 
 
-class SQLiteStore:
+class SQLiteStore(RowSettles):
     """:class:`Store` on one SQLite file.
 
     Two connections per process: the writer, on which an :class:`asyncio.Lock` keeps each
@@ -898,49 +899,6 @@ class SQLiteStore:
         return [
             i in first and settlements[i].delivery.id in settled for i in range(len(settlements))
         ]
-
-    async def mark_sent(self, delivery: Delivery, message_ids: Sequence[str]) -> bool:
-        """Record a delivered row. ``False`` if it was no longer ours (its claim expired)."""
-        (settled,) = await self.settle_many(
-            [Settlement(delivery, "sent", message_ids=tuple(message_ids))]
-        )
-        return settled
-
-    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
-        (settled,) = await self.settle_many([Settlement(delivery, "failed", error=error)])
-        return settled
-
-    async def retry_delivery(
-        self,
-        delivery: Delivery,
-        not_before: dt.datetime,
-        error: str,
-        *,
-        count_attempt: bool,
-        sent: Sequence[str] = (),
-    ) -> bool:
-        """Back to pending until ``not_before``; a rate limit does not ``count_attempt``. ``sent``:
-        the messages delivered so far, which the next attempt skips."""
-        (settled,) = await self.settle_many(
-            [
-                Settlement(
-                    delivery,
-                    "retry",
-                    message_ids=tuple(sent),
-                    error=error,
-                    not_before=not_before,
-                    count_attempt=count_attempt,
-                )
-            ]
-        )
-        return settled
-
-    async def mark_gone(self, delivery: Delivery, reason: str, *, thread_only: bool) -> bool:
-        """The destination is gone: settle the row and deactivate it, in one transaction."""
-        (settled,) = await self.settle_many(
-            [Settlement(delivery, "gone", error=reason, thread_only=thread_only)]
-        )
-        return settled
 
     async def outbox_counts(self) -> dict[str, dict[DeliveryStatus, int]]:
         """platform → status → rows, over the whole outbox (reports included)."""
