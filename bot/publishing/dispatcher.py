@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.chat_prefs import move_chat_prefs
 from bot.delivery import (
     ChatMoved,
     DeliveryError,
@@ -37,6 +36,7 @@ from bot.delivery import (
     RateLimited,
     TargetGone,
     TransientError,
+    note_unreachable,
 )
 from bot.model import (
     Delivery,
@@ -338,10 +338,7 @@ class Dispatcher:
             )
         except ChatMoved as error:
             try:
-                await self.store.migrate_chat(target.platform, target.chat_id, error.new_chat_id)
-                await move_chat_prefs(
-                    self.store, target.platform, target.chat_id, error.new_chat_id
-                )
+                await note_unreachable(self.store, target, error)  # as a failed reply does
             except StoreError as failed:  # not moved yet: the next attempt is told again
                 await self._try_later(delivery, f"{error}; not moved yet: {failed}")
                 return
