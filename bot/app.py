@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from bot import heap
 from bot.archive import ArchiveHolder
 from bot.commands import CommandRegistry, Throttle, build_registry
 from bot.config import Settings
@@ -450,6 +451,9 @@ async def serve(
         App.create(settings, local_platforms=local_platforms) as app,
         app.running(platforms(app)),
     ):
+        # Everything loaded so far lives as long as the process: keep the collector off it.
+        heap.freeze()
+        app.archive.listeners.append(heap.after_reload)
         await stop.wait()
         log.info("shutting down")
     return 0
