@@ -13,11 +13,15 @@ back to pending, an interactive reply is dropped with a log line).
 
 Where the turns come from is a :class:`TokenSource`: a :class:`LocalBucket` for one process, or a
 :class:`SharedBucket` drawing from a token bucket every process on the same bot token shares
-through the store (:meth:`bot.store.RateBudget.take_tokens`), taken a few tokens at a time so the
-database is not asked per message. Either way the bucket is sized by :func:`window_pace` so that
-no sliding one-second window ever holds more than the platform's cap: a bucket refilling at
-``rate`` with room for ``burst`` lets through at most ``rate + burst`` in any second, and that
-stays a small margin below the cap, the room a request's varying latency needs.
+through the store (:meth:`bot.store.RateBudget.take_tokens`). A shared bucket books tokens a
+little ahead of its refill (:data:`AHEAD_SECONDS`): the pacer hands each out when it falls due,
+and asks the database again while it still holds some, so a slow answer (the database busy with
+the outbox's own transactions) neither stalls the sends nor lets the bucket overflow unused, and
+the database is asked a few dozen times a second, not for every message. Either way the bucket
+is sized by :func:`window_pace` so that no sliding one-second window ever holds more than the
+platform's cap: a bucket refilling at ``rate`` with room for ``burst`` lets through at most
+``rate + burst`` in any second (tokens booked ahead included: none is used before it falls due),
+and that stays a small margin below the cap, the room a request's varying latency needs.
 """
 
 from __future__ import annotations
@@ -40,21 +44,29 @@ __all__ = [
     "SharedBucket",
     "TokenBudget",
     "TokenSource",
+    "due_offsets",
     "window_limit",
     "window_pace",
 ]
 
 #: Share of the cap the shared bucket refills at.
-RATE_SHARE = 0.98
+RATE_SHARE = 0.985
 #: Share of the cap a bucket may hold at once (at least two tokens): room for a pacer coming
-#: back a little late (the event loop busy, the database slow to answer) to find the tokens that
-#: accrued meanwhile. What the rate and the burst leave of the cap is the room for requests of
-#: several processes arriving closer together than they were granted.
-BURST_SHARE = 0.015
+#: back a little late (the event loop busy) to find the tokens that accrued meanwhile; booking
+#: ahead covers a database slow to answer, so this can stay small. What the rate and the burst
+#: leave of the cap (1.5 %) is the room for requests of several processes arriving closer
+#: together than they were granted.
+BURST_SHARE = 0.01
 #: Tokens not handed out this long after the bucket granted them are dropped, never used
 #: late: a process held up (descheduled, its loop busy) would otherwise send them together with
 #: tokens other processes took since, more than the cap in a second between them.
 STALE_TOKENS = 0.02
+#: How far ahead a :class:`SharedBucket` books tokens (seconds of its rate): its next request to
+#: the store is sent once less than half of that is left in hand, so the answer comes back
+#: before the tokens run out even when the database is slow to answer (a few milliseconds
+#: queued behind the outbox's own transactions; tens when it is busy) and the pacer asks a few
+#: dozen times a second instead of for every token.
+AHEAD_SECONDS = 0.05
 _EPSILON = 1e-9
 _RETRY = 0.5  # seconds before asking a failing token source again
 
@@ -63,7 +75,7 @@ log = logging.getLogger("bot.pacing")
 
 def window_pace(cap: float) -> tuple[float, int]:
     """``(rate, burst)`` for a token bucket that never grants more than ``cap`` in any sliding
-    one-second window: ``rate + burst <= cap``, the rate 98 % of the cap where a burst of at
+    one-second window: ``rate + burst <= cap``, the rate 98.5 % of the cap where a burst of at
     least two tokens leaves room for it. ``cap <= 0``: no pacing. Under two a second no bucket
     fits (one token at a time and any refill exceed it): half the cap, and the per-process
     window (:func:`window_limit`) keeps a process to the cap itself."""
@@ -83,14 +95,28 @@ def window_limit(cap: float) -> int:
     return 0 if cap <= 0 else max(1, math.floor(cap))
 
 
+def due_offsets(granted: int, wait: float, rate: float) -> list[float]:
+    """When each of ``granted`` tokens of one take may be used, in seconds from the take,
+    earliest first. ``wait`` is the take's answer: seconds until the bucket holds a token again.
+    Tokens booked ahead (:meth:`bot.store.RateBudget.take_tokens`) fall due one every ``1/rate``,
+    the last of them ``1/rate`` before that next token; the others are due at once (0.0)."""
+    return [max(0.0, wait - (granted - index) / rate) for index in range(granted)]
+
+
 class TokenSource(Protocol):
     """Where a pacer's turns come from."""
 
     rate: float  # tokens a second (<= 0: unlimited)
-    burst: int  # most tokens granted at once
+    burst: int  # most tokens granted at once, beyond those booked ahead
+
+    @property
+    def ahead(self) -> float:
+        """Seconds of tokens a take books ahead of the refill (0: none)."""
+        ...
 
     async def take(self, wanted: int) -> tuple[int, float]:
-        """Take up to ``wanted`` tokens now: (granted, seconds until the next one if none)."""
+        """Take up to ``wanted`` tokens: (granted, seconds until the bucket holds a token
+        again); the tokens fall due as :func:`due_offsets` says."""
         ...
 
 
@@ -98,13 +124,15 @@ class TokenBudget(Protocol):
     """A token bucket kept outside the process (the store's :class:`~bot.store.RateBudget`)."""
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float
+        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
     ) -> tuple[int, float]: ...
 
 
 class LocalBucket:
     """A token bucket in this process: ``rate`` a second, ``burst`` at most at once; starts
     full."""
+
+    ahead = 0.0  # granted tokens are due at once
 
     def __init__(self, rate: float, burst: int = 1) -> None:
         self.rate = rate
@@ -128,24 +156,40 @@ class LocalBucket:
 @dataclass
 class SharedBucket:
     """Tokens from the bucket ``bucket`` in ``budget``, shared by every process using it, so
-    together they never take more than ``rate`` a second (plus ``burst``). When the bucket is
-    empty the pacer waits for a few tokens to gather (a quarter of a burst) rather than asking the
-    database for every single one."""
+    together they never take more than ``rate`` a second (plus ``burst``). Each take books up to
+    :data:`AHEAD_SECONDS` of tokens ahead of the refill, which the pacer hands out as they fall
+    due while its next take is under way; when other processes have booked everything, it waits
+    for a few tokens to gather (a quarter of what it books ahead) rather than asking the database
+    for every single one."""
 
     budget: TokenBudget
     bucket: str
     rate: float
     burst: int = 1
 
+    @property
+    def ahead(self) -> float:
+        return AHEAD_SECONDS if self.rate > 0 else 0.0
+
+    @property
+    def _booked(self) -> int:
+        """Tokens a take may book before they accrue."""
+        return max(1, math.ceil(self.rate * AHEAD_SECONDS))
+
     async def take(self, wanted: int) -> tuple[int, float]:
         if self.rate <= 0:
             return wanted, 0.0
+        booked = self._booked
         granted, wait = await self.budget.take_tokens(
-            self.bucket, min(wanted, self.burst), rate=self.rate, burst=self.burst
+            self.bucket,
+            min(wanted, self.burst + booked),
+            rate=self.rate,
+            burst=self.burst,
+            ahead=booked,
         )
         if granted:
-            return granted, 0.0
-        return 0, max(wait, (self.burst / 4 - 1) / self.rate)
+            return granted, wait
+        return 0, max(wait, wait + (booked / 4 - 1) / self.rate)
 
 
 class Lane(IntEnum):
@@ -188,10 +232,12 @@ class FairPacer:
         self._lanes: dict[Lane, dict[str, collections.deque[asyncio.Future[None]]]] = {
             lane: {} for lane in Lane
         }
-        self._tokens = 0  # granted by the source, not handed out yet
-        self._granted_at = 0.0  # loop time they were granted
+        # Loop times at which the tokens granted by the source and not handed out yet fall due.
+        self._dues: collections.deque[float] = collections.deque()
+        self._asking: asyncio.Task[None] | None = None  # the source's take under way
+        self._ask_after = 0.0  # loop time: the source said no token before then
         self._paused_until = 0.0  # loop time
-        self._room = asyncio.Event()
+        self._room = asyncio.Event()  # an answer, or a take's answer: look again
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -227,8 +273,9 @@ class FairPacer:
                         future.set_exception(PacerClosed("shutting down: not sent"))
                         refused += 1
             queues.clear()
-        if self._runner is not None:
-            self._runner.cancel()
+        for task in (self._runner, self._asking):
+            if task is not None:
+                task.cancel()
         return refused
 
     def _next(self) -> asyncio.Future[None] | None:
@@ -260,38 +307,68 @@ class FairPacer:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
-            if self._tokens > 0 and loop.time() - self._granted_at > STALE_TOKENS:
-                self._tokens = 0  # held up since they were granted: spent, not sent late
-            if self._tokens <= 0:
-                waiting = self.waiting
-                if not waiting:
-                    return
-                try:
-                    granted, wait = await self.source.take(waiting)
-                except Exception as error:  # the shared budget's store: busy, or a bug
-                    log.warning("no send budget (%s); trying again in %gs", error, _RETRY)
-                    granted, wait = 0, _RETRY
-                if not granted:
-                    await asyncio.sleep(wait)  # then choose again: a more urgent turn may wait
-                    continue
-                self._tokens = granted
-                self._granted_at = loop.time()
-            if self.per_second and not self._window_has_room(loop.time()):
-                self._room.clear()
-                waiter = asyncio.ensure_future(self._room.wait())
-                try:
-                    await asyncio.wait({waiter}, timeout=self._window_frees(loop.time()))
-                finally:
-                    waiter.cancel()
+            now = loop.time()
+            dues = self._dues
+            while dues and now - dues[0] > STALE_TOKENS:
+                dues.popleft()  # held up since they fell due: spent, never sent late
+            waiting = self.waiting
+            if not waiting:
+                return  # tokens still in hand go stale unless a send comes for them soon
+            self._ask(waiting, now)
+            if not dues or dues[0] > now:
+                # Until the next token falls due, or the take under way answers.
+                wait = dues[0] - now if dues else max(0.0, self._ask_after - now)
+                await self._nap(wait if dues or self._asking is None else None)
+                continue
+            if self.per_second and not self._window_has_room(now):
+                await self._nap(self._window_frees(now))
                 continue
             future = self._next()
             if future is None:
-                self._tokens = 0  # nobody left to use them: spent, never saved for later
-                return
+                return  # the waiting sends gave up meanwhile
             future.set_result(None)
-            self._tokens -= 1
+            dues.popleft()
             if self.per_second:
                 self._under_way += 1
+
+    def _ask(self, waiting: int, now: float) -> None:
+        """Take more tokens from the source, in the background, once those in hand run short:
+        when none is left, or (a source booking ahead) less than half of what it books is."""
+        if self._asking is not None or now < self._ask_after:
+            return
+        dues = self._dues
+        wanted = waiting - len(dues)
+        if wanted <= 0:
+            return
+        if dues and not (self.source.ahead and dues[-1] - now < self.source.ahead / 2):
+            return
+        self._asking = asyncio.create_task(self._take(wanted), name="fair-pacer-take")
+
+    async def _take(self, wanted: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            granted, wait = await self.source.take(wanted)
+        except Exception as error:  # the shared budget's store: busy, or a bug
+            log.warning("no send budget (%s); trying again in %gs", error, _RETRY)
+            granted, wait = 0, _RETRY
+        finally:
+            self._asking = None
+        now = loop.time()  # the answer's time: a token booked ahead is used no earlier than due
+        if granted:
+            self._dues.extend(now + offset for offset in due_offsets(granted, wait, self.rate))
+        else:
+            self._ask_after = now + wait
+        self._room.set()
+
+    async def _nap(self, seconds: float | None) -> None:
+        """Wait ``seconds`` (``None``: no limit), or less if a request is answered or a
+        take comes back meanwhile."""
+        self._room.clear()
+        waiter = asyncio.ensure_future(self._room.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
 
     def answered(self) -> None:
         """The request of a turn got its answer (or failed): it counts one more second."""

@@ -155,6 +155,61 @@ async def test_processes_sharing_the_store_share_one_cap(tmp_path: Path) -> None
     assert len(stamps) >= rate  # both together ran at the shared pace, not each at half
 
 
+@dataclass
+class SlowBudget:
+    """The store's bucket behind a database that answers every take after the first only when
+    the test says so (a busy database)."""
+
+    store: SQLiteStore
+    turns: list[float]
+    asked_after: list[int] = field(default_factory=list)  # turns handed out at each take
+    asked_at: list[float] = field(default_factory=list)  # loop time of each take
+    answer: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def take_tokens(
+        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+    ) -> tuple[int, float]:
+        self.asked_after.append(len(self.turns))
+        self.asked_at.append(asyncio.get_running_loop().time())
+        if len(self.asked_after) > 1:
+            await self.answer.wait()
+        return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, ahead=ahead)
+
+
+async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_out(
+    tmp_path: Path,
+) -> None:
+    loop = asyncio.get_running_loop()
+    store = await SQLiteStore.open(tmp_path / "db.sqlite3")
+    turns: list[float] = []
+    budget = SlowBudget(store, turns)
+    # 100/s with a burst of 2 books 5 tokens (50 ms) ahead: the first take grants 7.
+    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
+
+    async def sender(n: int) -> None:
+        await pacer.turn(Lane.BULK, f"chat{n}")
+        turns.append(loop.time())
+
+    senders = [asyncio.ensure_future(sender(n)) for n in range(20)]
+    try:
+        # It asks again while tokens of the first take are still in hand, and hands all of
+        # them out while that second answer is slow to come.
+        await wait_for(lambda: len(budget.asked_after) == 2, what="a second take")
+        assert budget.asked_after[1] < 7
+        await wait_for(lambda: len(turns) == 7, what="every token of the first take used")
+        assert len(budget.asked_after) == 2 and not budget.answer.is_set()
+        # Booked tokens go out as they fall due (10 ms apart after the answer), never at once.
+        assert turns[6] >= budget.asked_at[0] + 0.05
+        budget.answer.set()
+        await asyncio.gather(*senders)
+        assert len(budget.asked_after) < 20  # a take per few sends, not per send
+    finally:
+        pacer.close()
+        for task in senders:
+            task.cancel()
+        await store.close()
+
+
 async def test_the_window_counts_a_request_until_a_second_after_its_answer() -> None:
     loop = asyncio.get_running_loop()
     pacer = FairPacer(source=LocalBucket(1000.0, 10), per_second=3)

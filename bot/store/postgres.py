@@ -44,6 +44,7 @@ from bot.store._common import (
     RowSettles,
     check_bucket,
     join_roles,
+    next_token,
     settlement_rows,
     split_roles,
 )
@@ -957,19 +958,19 @@ class PostgresStore(RowSettles):
         return bool(first)
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float
+        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
     ) -> tuple[int, float]:
         """One atomic upsert on the bucket's row, on the server's clock: concurrent takers
         serialize on the row and each sees what the one before left."""
-        check_bucket(wanted, rate, burst)
+        check_bucket(wanted, rate, burst, ahead)
         now = "extract(epoch FROM statement_timestamp())::float8"
         available = f"LEAST($4, b.tokens + GREATEST(0, {now} - b.refilled_at) * $3)"
-        granted = f"LEAST($2, floor({available} + 1e-9))::int"
+        granted = f"LEAST($2::int, GREATEST(0, floor({available} + $5::float8 + 1e-9)))::int"
+        first = "LEAST($2::int, floor($4::float8 + $5::float8 + 1e-9))"
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO rate_buckets AS b (bucket, tokens, refilled_at, granted)"
-                f" VALUES ($1, $4 - LEAST($2, floor($4 + 1e-9)), {now},"
-                " LEAST($2, floor($4 + 1e-9))::int)"
+                f" VALUES ($1, $4 - {first}, {now}, {first}::int)"
                 f" ON CONFLICT (bucket) DO UPDATE SET granted = {granted},"
                 f" tokens = {available} - {granted},"
                 f" refilled_at = GREATEST({now}, b.refilled_at)"
@@ -978,11 +979,10 @@ class PostgresStore(RowSettles):
                 wanted,
                 float(rate),
                 float(burst),
+                float(ahead),
             )
         assert row is not None  # an upsert always returns its row
-        left = float(row["tokens"])
-        wait = 0.0 if left + 1e-9 >= 1 else (1 - left) / rate
-        return int(row["granted"]), wait
+        return int(row["granted"]), next_token(float(row["tokens"]), rate)
 
 
 def _count(status: str) -> int:
