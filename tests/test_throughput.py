@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,6 +291,34 @@ async def test_paid_broadcasts_go_out_as_such_and_replies_do_not(
     [reply] = [call for call in sends if call.params["chat_id"] == BOB]
     assert "allow_paid_broadcast" not in reply.params  # an answer is not a broadcast
     assert {call.content_type for call in sends} == {"application/json"}
+
+
+async def test_a_send_refused_by_a_flood_limit_is_tried_again_in_a_turn_of_its_own(
+    fake: FakeTelegram, settings: Settings
+) -> None:
+    readers = (ALICE, BOB)
+    fake.fail_next("sendMessage", error_code=429, retry_after=1, chat_id=ALICE)
+    # A cap of 2 a second: turns 1 s apart (a bucket of 1 token refilling at 1 a second).
+    telegram = TelegramSettings(
+        _env_file=None, token=SecretStr(fake.token), api_url=fake.base_url, max_rate=2
+    )
+    app = await App.create(settings.model_copy(update={"publish_schedule": "off"}))
+    adapter = TelegramAdapter(app.adapter_services, telegram, timeout=3.0, poll_timeout=5.0)
+    try:
+        await adapter.start()
+        await asyncio.gather(
+            *(adapter.send(Target.user("telegram", str(u)), Reply.text("x")) for u in readers)
+        )
+    finally:
+        await adapter.stop()
+        await app.close()
+    sends = fake.calls_to("sendMessage")
+    assert [call.params["chat_id"] for call in sends if call.error_code == 429] == [ALICE]
+    assert {call.params["chat_id"] for call in sends if call.ok} == set(readers)
+    # The retry waited for a turn like every send: it did not go out on top of the turn the
+    # next send got when the pause ended (as the client library's own retry did).
+    stamps = [call.at for call in sends]
+    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 0.9
 
 
 async def test_the_fake_flags_a_paid_broadcast_flag_telegram_would_read_as_false(

@@ -132,6 +132,15 @@ def _safe_to_retry(exc: NetworkError) -> bool:
     return True
 
 
+class _FloodLimited(Exception):
+    """A paced request's 429, carried past AIORateLimiter's retry loop (which catches only
+    :class:`~telegram.error.RetryAfter`) to :meth:`RetryingRateLimiter.process_request`."""
+
+    def __init__(self, error: RetryAfter) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class RetryingRateLimiter(AIORateLimiter):
     """:class:`~telegram.ext.AIORateLimiter` (a group's 20 a minute, ``retry_after`` honoured)
     plus the bot's pace and a bounded exponential backoff for network failures, at PTB's own
@@ -141,7 +150,10 @@ class RetryingRateLimiter(AIORateLimiter):
     a whole period's budget through at once): turns come from ``source`` (the token bucket shared
     by every process on this bot token) or, without one, a bucket of this process sized by
     :func:`~bot.pacing.window_pace` from ``overall_max_rate``, the platform's cap. A 429 pauses
-    the pacer for its ``retry_after``, so no turn is handed out (and no token spent) meanwhile.
+    the pacer for its ``retry_after``, so no turn is handed out (and no token spent) meanwhile,
+    and a paced request retried after it (up to ``max_retries`` times) waits for a new turn like
+    any other: AIORateLimiter's own retry would send every request refused in that second again
+    at the same instant, hundreds at once at a high cap, and be refused again.
     Bulk sends to a private chat start at least a second apart (Telegram: about one message a
     second per chat). Polling is not affected: PTB never rate-limits ``getUpdates``.
     """
@@ -162,6 +174,7 @@ class RetryingRateLimiter(AIORateLimiter):
             group_time_period=60,
             max_retries=max_retries,
         )
+        self.flood_retries = max_retries
         self.network_retries = network_retries
         self.backoff = backoff
         if source is None:
@@ -187,8 +200,11 @@ class RetryingRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: Turn | int | None,
     ) -> _Result:
-        if isinstance(rate_limit_args, tuple):  # a Turn: wait for it in the fair pacer
-            lane, key = rate_limit_args
+        if not isinstance(rate_limit_args, tuple):
+            return await self._with_retries(callback, args, kwargs, endpoint, data)
+        lane, key = rate_limit_args  # a Turn: wait for it in the fair pacer
+        attempt = 0
+        while True:
             try:
                 if lane is Lane.BULK:
                     await self._private_chat_spacing(data.get("chat_id"))
@@ -196,10 +212,14 @@ class RetryingRateLimiter(AIORateLimiter):
             except PacerClosed as exc:
                 raise NotSent(f"not sent: {exc}") from None
             try:
-                return await self._with_retries(callback, args, kwargs, endpoint, data)
+                return await self._with_retries(callback, args, kwargs, endpoint, data, paced=True)
+            except _FloodLimited as flood:
+                if attempt >= self.flood_retries:
+                    raise flood.error from None
+                attempt += 1
+                log.info("%s: flood limit; trying again in a turn after the pause", endpoint)
             finally:
                 self.pacer.answered()  # it counts in the platform's window a second longer
-        return await self._with_retries(callback, args, kwargs, endpoint, data)
 
     async def _with_retries(
         self,
@@ -208,6 +228,8 @@ class RetryingRateLimiter(AIORateLimiter):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
+        *,
+        paced: bool = False,
     ) -> _Result:
         attempt = 0
         while True:
@@ -217,6 +239,7 @@ class RetryingRateLimiter(AIORateLimiter):
                         call, args, kwargs, endpoint, data, None
                     ),
                     callback,
+                    paced=paced,
                 )
             except NetworkError as exc:
                 if attempt >= self.network_retries or not _safe_to_retry(exc):
@@ -243,11 +266,16 @@ class RetryingRateLimiter(AIORateLimiter):
         sent[chat_id] = now
 
     async def _unless_closing(
-        self, limited: Callable[[_Request], Coroutine[Any, Any, _Result]], callback: _Request
+        self,
+        limited: Callable[[_Request], Coroutine[Any, Any, _Result]],
+        callback: _Request,
+        *,
+        paced: bool = False,
     ) -> _Result:
         """``limited(callback)`` (AIORateLimiter's request), given up while it still waits for a
         flood limit (a group's 20 a minute) once :meth:`close` is called; never once it has
-        gone out."""
+        gone out. ``paced``: a 429 comes out as :class:`_FloodLimited`, past AIORateLimiter's
+        own retry, for :meth:`process_request` to retry in a new turn."""
         if self._closing.is_set():
             raise NotSent("not sent: shutting down")
         started = False
@@ -257,9 +285,11 @@ class RetryingRateLimiter(AIORateLimiter):
             started = True
             try:
                 return await callback(*a, **k)
-            except RetryAfter as exc:  # everyone waits, whether PTB retries this one or not
+            except RetryAfter as exc:  # everyone waits, whether this one is retried or not
                 rate_limited("telegram", _retry_after_seconds(exc), handled_by="client")
                 self.pacer.pause(_retry_after_seconds(exc))
+                if paced:
+                    raise _FloodLimited(exc) from exc
                 raise
 
         work = asyncio.ensure_future(limited(call))
