@@ -289,6 +289,7 @@ async def run_once(
                 fake.add_private_chat(user_id, "Reader")
             fake.rate_limit(cap)
             bots = Bots(fake, workdir, location, cap)
+            pauses = fanout.HarnessPauses.start()  # no garbage collection in the fake
             try:
                 return await measure(
                     fake, bots, database, location, count, cap, processes, patience, kill
@@ -297,6 +298,7 @@ async def run_once(
                 print(bots.tail(), file=sys.stderr)
                 raise
             finally:
+                pauses.stop()
                 await bots.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
