@@ -638,16 +638,16 @@ async def test_a_bot_killed_mid_fan_out_resumes_after_restart_without_losing_any
         await tg_app.store.subscribe("telegram", str(user), [PYTORCH])
     result = await tg_app.publisher.publish(206)
     assert result.created and "200 digests" in result.message
-    # what bounds the repeats: the dispatcher claims at most this many rows at once
+    slow = {"DLW_TELEGRAM_MAX_RATE": "40"}  # 200 digests take about five seconds
+    # what bounds the repeats: the dispatcher claims at most this many rows at once (at the
+    # pace the bot runs at, as its slots follow the cap)
     in_flight_bound = TelegramAdapter(
-        tg_app.adapter_services, telegram_settings
+        tg_app.adapter_services, telegram_settings.model_copy(update={"max_rate": 40.0})
     ).limits.max_concurrency
     database = tg_settings.database
 
     def reached() -> int:
         return sum(1 for user in readers if digests(fake, user))
-
-    slow = {"DLW_TELEGRAM_MAX_RATE": "40"}  # 200 digests take about five seconds
 
     first = await spawn("run", name="bot-first-run", env=slow)
     await fake.wait_for(lambda: reached() >= 40, timeout=30, what="40 digests")
