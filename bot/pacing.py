@@ -111,12 +111,13 @@ class TokenSource(Protocol):
 
     @property
     def ahead(self) -> float:
-        """Seconds of tokens a take books ahead of the refill (0: none)."""
+        """Seconds of tokens a take may book ahead of the refill, at most (0: none)."""
         ...
 
-    async def take(self, wanted: int) -> tuple[int, float]:
-        """Take up to ``wanted`` tokens: (granted, seconds until the bucket holds a token
-        again); the tokens fall due as :func:`due_offsets` says."""
+    async def take(self, wanted: int, ahead: float = 0.0) -> tuple[int, float]:
+        """Take up to ``wanted`` tokens, booking up to ``ahead`` seconds of them before they
+        accrue: (granted, seconds until the bucket holds a token again); the tokens fall due as
+        :func:`due_offsets` says."""
         ...
 
 
@@ -140,7 +141,7 @@ class LocalBucket:
         self._tokens = float(self.burst)
         self._at: float | None = None
 
-    async def take(self, wanted: int) -> tuple[int, float]:
+    async def take(self, wanted: int, ahead: float = 0.0) -> tuple[int, float]:
         if self.rate <= 0:
             return wanted, 0.0
         now = asyncio.get_running_loop().time()
@@ -157,10 +158,10 @@ class LocalBucket:
 class SharedBucket:
     """Tokens from the bucket ``bucket`` in ``budget``, shared by every process using it, so
     together they never take more than ``rate`` a second (plus ``burst``). Each take books up to
-    :data:`AHEAD_SECONDS` of tokens ahead of the refill, which the pacer hands out as they fall
-    due while its next take is under way; when other processes have booked everything, it waits
-    for a few tokens to gather (a quarter of what it books ahead) rather than asking the database
-    for every single one."""
+    :data:`AHEAD_SECONDS` of tokens ahead of the refill (as far as the pacer asks), which the
+    pacer hands out as they fall due while its next take is under way; when other processes have
+    booked everything, it waits for a few tokens to gather (a quarter of what it books ahead)
+    rather than asking the database for every single one."""
 
     budget: TokenBudget
     bucket: str
@@ -171,15 +172,10 @@ class SharedBucket:
     def ahead(self) -> float:
         return AHEAD_SECONDS if self.rate > 0 else 0.0
 
-    @property
-    def _booked(self) -> int:
-        """Tokens a take may book before they accrue."""
-        return max(1, math.ceil(self.rate * AHEAD_SECONDS))
-
-    async def take(self, wanted: int) -> tuple[int, float]:
+    async def take(self, wanted: int, ahead: float = AHEAD_SECONDS) -> tuple[int, float]:
         if self.rate <= 0:
             return wanted, 0.0
-        booked = self._booked
+        booked = max(1, math.ceil(self.rate * min(ahead, AHEAD_SECONDS)))
         granted, wait = await self.budget.take_tokens(
             self.bucket,
             min(wanted, self.burst + booked),
@@ -234,6 +230,7 @@ class FairPacer:
         }
         # Loop times at which the tokens granted by the source and not handed out yet fall due.
         self._dues: collections.deque[float] = collections.deque()
+        self._lead = self.source.ahead  # seconds of tokens to book ahead now (see _take)
         self._asking: asyncio.Task[None] | None = None  # the source's take under way
         self._ask_after = 0.0  # loop time: the source said no token before then
         self._paused_until = 0.0  # loop time
@@ -309,8 +306,12 @@ class FairPacer:
                 continue
             now = loop.time()
             dues = self._dues
-            while dues and now - dues[0] > STALE_TOKENS:
-                dues.popleft()  # held up since they fell due: spent, never sent late
+            if dues and now - dues[0] > STALE_TOKENS:
+                while dues and now - dues[0] > STALE_TOKENS:
+                    dues.popleft()  # held up since they fell due: spent, never sent late
+                # Booked further ahead than this process keeps up with: tokens it held went
+                # unused that another process could have had. Book less (see _take).
+                self._lead = max(self.source.ahead / 8, self._lead / 2)
             waiting = self.waiting
             if not waiting:
                 return  # tokens still in hand go stale unless a send comes for them soon
@@ -333,21 +334,27 @@ class FairPacer:
 
     def _ask(self, waiting: int, now: float) -> None:
         """Take more tokens from the source, in the background, once those in hand run short:
-        when none is left, or (a source booking ahead) a quarter of what it books is used."""
+        when none is left, or (a source booking ahead) a quarter of what it books is used.
+
+        How far ahead it books adapts to how well this process keeps up: halved (down to an
+        eighth of the source's most) whenever tokens it held went stale — its event loop was
+        held up, and tokens booked for it were lost to every other process on the budget —
+        and grown by a quarter after each take it kept up with."""
         if self._asking is not None or now < self._ask_after:
             return
         dues = self._dues
         wanted = waiting - len(dues)
         if wanted <= 0:
             return
-        if dues and not (self.source.ahead and dues[-1] - now < self.source.ahead * 3 / 4):
+        if dues and not (self._lead and dues[-1] - now < self._lead * 3 / 4):
             return
         self._asking = asyncio.create_task(self._take(wanted), name="fair-pacer-take")
 
     async def _take(self, wanted: int) -> None:
         loop = asyncio.get_running_loop()
+        lead = self._lead
         try:
-            granted, wait = await self.source.take(wanted)
+            granted, wait = await self.source.take(wanted, lead)
         except Exception as error:  # the shared budget's store: busy, or a bug
             log.warning("no send budget (%s); trying again in %gs", error, _RETRY)
             granted, wait = 0, _RETRY
@@ -356,6 +363,8 @@ class FairPacer:
         now = loop.time()  # the answer's time: a token booked ahead is used no earlier than due
         if granted:
             self._dues.extend(now + offset for offset in due_offsets(granted, wait, self.rate))
+            if self._lead == lead:  # kept up meanwhile: book a little further again
+                self._lead = min(self.source.ahead, lead * 1.25)
         else:
             self._ask_after = now + wait
         self._room.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,51 @@ async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_
         for task in senders:
             task.cancel()
         await store.close()
+
+
+@dataclass
+class BookingBudget:
+    """The store's bucket, recording how many tokens each take would book ahead."""
+
+    store: SQLiteStore
+    booked: list[float] = field(default_factory=list)
+
+    async def take_tokens(
+        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+    ) -> tuple[int, float]:
+        self.booked.append(ahead)
+        return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, ahead=ahead)
+
+
+async def test_a_pacer_that_falls_behind_books_less_ahead_then_more_once_it_keeps_up(
+    tmp_path: Path,
+) -> None:
+    loop = asyncio.get_running_loop()
+    store = await SQLiteStore.open(tmp_path / "db.sqlite3")
+    budget = BookingBudget(store)
+    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
+    turns: list[float] = []
+
+    async def sender(n: int) -> None:
+        await pacer.turn(Lane.BULK, f"chat{n}")
+        turns.append(loop.time())
+
+    senders = [asyncio.ensure_future(sender(n)) for n in range(40)]
+    try:
+        await wait_for(lambda: len(turns) >= 3, what="the first turns")
+        stalled_after = len(budget.booked)
+        time.sleep(0.1)  # noqa: ASYNC251 - the event loop held up (a busy process): tokens go stale
+        await asyncio.gather(*senders)
+    finally:
+        pacer.close()
+        for task in senders:
+            task.cancel()
+        await store.close()
+    full = budget.booked[0]
+    assert full == 10  # 100 ms of 100 a second
+    after = budget.booked[stalled_after:]
+    assert min(after) < full  # it fell behind: the next takes booked less
+    assert after[-1] > min(after)  # and it booked further again as it kept up
 
 
 async def test_the_window_counts_a_request_until_a_second_after_its_answer() -> None:
