@@ -158,14 +158,17 @@ async def test_processes_sharing_the_store_share_one_cap(tmp_path: Path) -> None
 
 
 @dataclass
-class SlowBudget:
-    """The store's bucket behind a database that answers every take after the first only when
-    the test says so (a busy database)."""
+class RecordingBudget:
+    """The store's bucket, recording each take (how many turns had gone out, when, how many
+    tokens it would book ahead); with ``hold``, a database that answers every take after the
+    first only once the test sets ``answer`` (a busy database)."""
 
     store: SQLiteStore
-    turns: list[float]
+    turns: list[float] = field(default_factory=list)
+    hold: bool = False
     asked_after: list[int] = field(default_factory=list)  # turns handed out at each take
     asked_at: list[float] = field(default_factory=list)  # loop time of each take
+    booked: list[float] = field(default_factory=list)  # ``ahead`` of each take
     answer: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def take_tokens(
@@ -173,7 +176,8 @@ class SlowBudget:
     ) -> tuple[int, float]:
         self.asked_after.append(len(self.turns))
         self.asked_at.append(asyncio.get_running_loop().time())
-        if len(self.asked_after) > 1:
+        self.booked.append(ahead)
+        if self.hold and len(self.asked_after) > 1:
             await self.answer.wait()
         return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, ahead=ahead)
 
@@ -184,8 +188,8 @@ async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_
     loop = asyncio.get_running_loop()
     store = await SQLiteStore.open(tmp_path / "db.sqlite3")
     turns: list[float] = []
-    budget = SlowBudget(store, turns)
-    # 100/s with a burst of 2 books 5 tokens (50 ms) ahead: the first take grants 7.
+    budget = RecordingBudget(store, turns, hold=True)
+    # 100/s with a burst of 2 books 10 tokens (100 ms) ahead: the first take grants 12.
     pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
 
     async def sender(n: int) -> None:
@@ -197,11 +201,11 @@ async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_
         # It asks again while tokens of the first take are still in hand, and hands all of
         # them out while that second answer is slow to come.
         await wait_for(lambda: len(budget.asked_after) == 2, what="a second take")
-        assert budget.asked_after[1] < 7
-        await wait_for(lambda: len(turns) == 7, what="every token of the first take used")
+        assert budget.asked_after[1] < 12
+        await wait_for(lambda: len(turns) == 12, what="every token of the first take used")
         assert len(budget.asked_after) == 2 and not budget.answer.is_set()
         # Booked tokens go out as they fall due (10 ms apart after the answer), never at once.
-        assert turns[6] >= budget.asked_at[0] + 0.05
+        assert turns[11] >= budget.asked_at[0] + 0.1
         budget.answer.set()
         await asyncio.gather(*senders)
         assert len(budget.asked_after) < 20  # a take per few sends, not per send
@@ -212,28 +216,14 @@ async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_
         await store.close()
 
 
-@dataclass
-class BookingBudget:
-    """The store's bucket, recording how many tokens each take would book ahead."""
-
-    store: SQLiteStore
-    booked: list[float] = field(default_factory=list)
-
-    async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
-    ) -> tuple[int, float]:
-        self.booked.append(ahead)
-        return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, ahead=ahead)
-
-
 async def test_a_pacer_that_falls_behind_books_less_ahead_then_more_once_it_keeps_up(
     tmp_path: Path,
 ) -> None:
     loop = asyncio.get_running_loop()
     store = await SQLiteStore.open(tmp_path / "db.sqlite3")
-    budget = BookingBudget(store)
-    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
     turns: list[float] = []
+    budget = RecordingBudget(store, turns)
+    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
 
     async def sender(n: int) -> None:
         await pacer.turn(Lane.BULK, f"chat{n}")
