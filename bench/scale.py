@@ -27,6 +27,12 @@ Printed per configuration (medians of ``--runs`` where there are several):
 then the same fan-out with two processes of which one is SIGKILLed once a third of the readers
 have their digest, and started again as a supervisor would (its claims are taken back at once:
 the pid is gone): lost must be 0, duplicates at most the rows it had claimed.
+
+Last, two processes' throughput against one's, and the two ceilings any number of processes
+meets on this machine: the cap over what one process reached, and the machine's cores over
+one process's CPU per message (its bots, the fake and the database together), in messages a
+second and as a multiple of one process. Where one process is near either, more processes
+cannot go much faster here, however well they share the work.
 """
 
 from __future__ import annotations
@@ -424,10 +430,24 @@ def report(results: dict[str, list[Run]], cap: int, count: int, kind: str, runs:
                 ok &= r.duplicated == 0
                 if r.outcome != "complete":
                     print(f"    {r.outcome}")
-    one = [r.throughput for r in results.get("1 process", [])]
+    single = results.get("1 process", [])
     two = [r.throughput for r in results.get("2 processes", [])]
-    if one and two:
-        print(f"2 processes / 1 process: {statistics.median(two) / statistics.median(one):.2f}x")
+    if single and two:
+        one = statistics.median(r.throughput for r in single)
+        print(f"2 processes / 1 process: {statistics.median(two) / one:.2f}x")
+        # What any number of processes could reach here: the cap, and the cores the bots, the
+        # fake and the database share (at one process's CPU cost per message).
+        cores = psutil.cpu_count() or 1
+        per_message = statistics.median(
+            (r.bot_cores + r.fake_cores + (r.db_cores or 0.0)) / r.throughput
+            for r in single
+            if r.throughput > 0
+        )
+        print(
+            f"ceilings on this machine: the cap is {cap / one:.2f}x one process; {cores} cores "
+            f"at one process's {per_message * 1000:.2f} ms of CPU per message (bots + fake + "
+            f"database) are {cores / per_message:.0f} msg/s, {cores / per_message / one:.2f}x"
+        )
     print("delivery correct, never over the cap" if ok else "targets NOT met")
     return ok
 
