@@ -127,10 +127,9 @@ class TelegramAdapter:
         self._backoff = backoff
         # The pace itself is RetryingRateLimiter's (its FairPacer fed from the budget shared by
         # every process on this token, a little under the cap); the dispatcher starts no more
-        # than the cap a second and keeps enough rows under way to hold that pace: a quarter
-        # of a second's worth, as a row waits for its turn, its answer and its batch's settle.
+        # than the cap a second and keeps enough rows under way to hold that pace.
         self.limits = Limits(
-            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 4))
+            messages_per_second=settings.cap, max_concurrency=max(8, ceil(settings.cap / 8))
         )
         self._application: PtbApplication | None = None
         self._limiter: RetryingRateLimiter | None = None

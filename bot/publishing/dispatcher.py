@@ -103,11 +103,8 @@ class Dispatcher:
     ``ChatMoved`` moves the chat's registrations and resends; ``PermanentError`` (or a bug) is
     recorded as failed, never retried.
 
-    Store round trips are batched: a claim takes as many due rows as there are free slots, at
-    most ``claim_batch`` (every row claimed starts its send at once, rendering included, so a
-    bigger batch holds the event loop, and every turn and answer waiting on it, that much
-    longer), and only once a quarter of the slots or ``claim_batch`` of them (or all of them)
-    are free; outcomes are recorded together
+    Store round trips are batched: a claim takes as many due rows as there are free slots, and
+    only once a quarter of the slots (or all of them) are free; outcomes are recorded together
     by :meth:`~bot.store.Outbox.settle_many`, ``settle_batch`` at a time, as soon as every send
     under way has finished, or after ``settle_delay`` seconds, whichever comes first. A delivery
     counts as under way until its outcome is recorded, so a crash repeats at most the rows under
@@ -127,7 +124,6 @@ class Dispatcher:
     shutdown_grace: float = 10.0
     heartbeat: float = 10.0
     settle_batch: int = 64
-    claim_batch: int = 32
     settle_delay: float = 0.01
     clock: Callable[[], dt.datetime] = utcnow
     process: str = field(default_factory=process_name)
@@ -274,9 +270,8 @@ class Dispatcher:
         now = self.clock()
         if self._paused_until and self._paused_until > now:
             return 0
-        batch = max(1, min(self._limit // 4, self.claim_batch))
-        free = min(self._limit - len(self._inflight), self._allowance(), self.claim_batch)
-        if free <= 0 or (self._inflight and free < batch):
+        free = min(self._limit - len(self._inflight), self._allowance())
+        if free <= 0 or (self._inflight and free < max(1, self._limit // 4)):
             return 0  # a batch per round trip: wait until a quarter of the slots are free
         self.store_calls += 1
         deliveries = await self.store.claim_deliveries(
