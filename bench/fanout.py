@@ -226,8 +226,9 @@ class HarnessPauses:
     """Keeps this process's cyclic garbage collector still while a run is measured.
 
     The fake answers in this process, and a full collection walks every object it keeps (the
-    readers' chats, every call so far): 40-130 ms by the middle of a 4,500-reader run, even with
-    the setup frozen out of the collector, and no request is answered meanwhile. The bot sees
+    readers' chats, every call so far): 40-130 ms by the middle of a 4,500-reader run (freezing
+    the setup out of the collector did not help, the calls pile up), and no request is answered
+    meanwhile. The bot sees
     such a pause as a latency spike, and its per-second window rightly holds back while requests
     go unanswered: the harness's cost, not the bot's, and not one the real Bot API has. So the
     collector is off from the publication until the fan-out is measured (what the fake keeps

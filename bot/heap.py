@@ -10,12 +10,14 @@ the platform's cap lost about 2 % of it to those pauses (bench/fanout.py).
 :func:`freeze` moves everything alive at that moment into the collector's permanent generation
 (:func:`gc.freeze`), so later collections walk only what was allocated since. It runs once the
 bot is serving, and again after the archive is reloaded (:func:`refreeze`: the old archive is
-unfrozen first, so its cycles are collected rather than kept forever). Reference counting still
-frees frozen objects that are not part of a cycle.
+unfrozen first, so its cycles are collected rather than kept forever; that one full collection
+stalls the loop once per reload). Reference counting still frees frozen objects that are not
+part of a cycle.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -47,5 +49,5 @@ def refreeze() -> int:
 
 def after_reload(_archive: object, _outcome: object) -> None:
     """An :class:`~bot.archive.ArchiveHolder` listener: :func:`refreeze` once a reloaded archive
-    is served."""
-    refreeze()
+    is served — soon after, not from inside the reload, which still holds the old archive."""
+    asyncio.get_running_loop().call_soon(refreeze)

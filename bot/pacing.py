@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
 import math
 from dataclasses import dataclass
@@ -54,8 +55,8 @@ RATE_SHARE = 0.985
 #: Share of the cap a bucket may hold at once (at least two tokens): room for a pacer coming
 #: back a little late (the event loop busy) to find the tokens that accrued meanwhile; booking
 #: ahead covers a database slow to answer, so this can stay small. What the rate and the burst
-#: leave of the cap (1.5 %) is the room for requests of several processes arriving closer
-#: together than they were granted.
+#: leave of the cap (0.5 %), with the per-process window, is the room for requests of several
+#: processes arriving closer together than they were granted.
 BURST_SHARE = 0.01
 #: Tokens not handed out this long after the bucket granted them are dropped, never used
 #: late: a process held up (descheduled, its loop busy) would otherwise send them together with
@@ -125,7 +126,7 @@ class TokenBudget(Protocol):
     """A token bucket kept outside the process (the store's :class:`~bot.store.RateBudget`)."""
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+        self, bucket: str, wanted: int, *, rate: float, burst: float, book: float = 0.0
     ) -> tuple[int, float]: ...
 
 
@@ -157,11 +158,12 @@ class LocalBucket:
 @dataclass
 class SharedBucket:
     """Tokens from the bucket ``bucket`` in ``budget``, shared by every process using it, so
-    together they never take more than ``rate`` a second (plus ``burst``). Each take books up to
-    :data:`AHEAD_SECONDS` of tokens ahead of the refill (as far as the pacer asks), which the
-    pacer hands out as they fall due while its next take is under way; when other processes have
-    booked everything, it waits for a few tokens to gather (a quarter of what it books ahead)
-    rather than asking the database for every single one."""
+    together they never take more than ``rate`` a second (plus ``burst``). The bucket may be
+    booked :data:`AHEAD_SECONDS` ahead of its refill, the same depth for every process; each
+    take books as far of that as the pacer asks (``ahead`` seconds), tokens the pacer hands out
+    as they fall due while its next take is under way. When other processes have booked it all,
+    the pacer waits until a quarter of what it asks for can be booked again rather than asking
+    the database for every single token."""
 
     budget: TokenBudget
     bucket: str
@@ -175,17 +177,20 @@ class SharedBucket:
     async def take(self, wanted: int, ahead: float = AHEAD_SECONDS) -> tuple[int, float]:
         if self.rate <= 0:
             return wanted, 0.0
-        booked = max(1, math.ceil(self.rate * min(ahead, AHEAD_SECONDS)))
+        depth = max(1, math.ceil(self.rate * AHEAD_SECONDS))  # how far below zero, for all
+        asked = max(1, math.ceil(self.rate * min(max(ahead, 0.0), AHEAD_SECONDS)))
         granted, wait = await self.budget.take_tokens(
             self.bucket,
-            min(wanted, self.burst + booked),
+            min(wanted, self.burst + asked),
             rate=self.rate,
             burst=self.burst,
-            ahead=booked,
+            book=depth,
         )
         if granted:
             return granted, wait
-        return 0, max(wait, wait + (booked / 4 - 1) / self.rate)
+        # Booked to the full depth by others: a token can be booked again ``depth`` tokens
+        # before the bucket is back at one; wait until a quarter of what is asked for can be.
+        return 0, max(0.0, wait - depth / self.rate) + max(0.0, asked / 4 - 1) / self.rate
 
 
 class Lane(IntEnum):
@@ -255,6 +260,10 @@ class FairPacer:
             self._runner = asyncio.create_task(self._serve(), name="fair-pacer")
         try:
             await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.answered()  # granted, then the sender gave up before sending: count it done
+            raise
         finally:
             if not future.done():  # the sender gave up (cancelled): leave the queue
                 future.cancel()
@@ -292,6 +301,13 @@ class FairPacer:
                 return future
         return None
 
+    async def unpaused(self) -> None:
+        """Return once no pause (:meth:`pause`) is running: for requests that take no turn but
+        must not go out while the platform said to wait either."""
+        loop = asyncio.get_running_loop()
+        while (delay := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110 - a 429 may extend it
+            await asyncio.sleep(delay)
+
     def pause(self, seconds: float) -> None:
         """Hand out no turn for ``seconds`` (the platform said to wait that long)."""
         until = asyncio.get_running_loop().time() + max(0.0, seconds)
@@ -306,22 +322,19 @@ class FairPacer:
                 continue
             now = loop.time()
             dues = self._dues
-            if dues and now - dues[0] > STALE_TOKENS:
-                while dues and now - dues[0] > STALE_TOKENS:
-                    dues.popleft()  # held up since they fell due: spent, never sent late
-                # Booked further ahead than this process keeps up with: tokens it held went
-                # unused that another process could have had. Book less (see _take).
-                self._lead = max(self.source.ahead / 8, self._lead / 2)
+            while dues and now - dues[0] > STALE_TOKENS:
+                dues.popleft()  # held up since they fell due: spent, never sent late
             waiting = self.waiting
             if not waiting:
                 return  # tokens still in hand go stale unless a send comes for them soon
-            self._ask(waiting, now)
+            room = self._window_room(now)
+            self._ask(min(waiting, room), now)
             if not dues or dues[0] > now:
                 # Until the next token falls due, or the take under way answers.
                 wait = dues[0] - now if dues else max(0.0, self._ask_after - now)
-                await self._nap(wait if dues or self._asking is None else None)
+                await self._nap(wait if dues or self._asking is None else None, waiting=True)
                 continue
-            if self.per_second and not self._window_has_room(now):
+            if room <= 0:
                 await self._nap(self._window_frees(now))
                 continue
             future = self._next()
@@ -332,18 +345,19 @@ class FairPacer:
             if self.per_second:
                 self._under_way += 1
 
-    def _ask(self, waiting: int, now: float) -> None:
-        """Take more tokens from the source, in the background, once those in hand run short:
-        when none is left, or (a source booking ahead) a quarter of what it books is used.
+    def _ask(self, usable: int, now: float) -> None:
+        """Take more tokens from the source, in the background, once those in hand run short
+        of the ``usable`` ones (sends waiting, as far as the per-second window has room): when
+        none is left, or (a source booking ahead) a quarter of what it books is used.
 
         How far ahead it books adapts to how well this process keeps up: halved (down to an
-        eighth of the source's most) whenever tokens it held went stale — its event loop was
-        held up, and tokens booked for it were lost to every other process on the budget —
-        and grown by a quarter after each take it kept up with."""
+        eighth of the source's most) whenever the event loop woke the pacer too late to use the
+        tokens then due (see :meth:`_nap`) — tokens booked for it are lost to every other
+        process on the budget — and grown by a quarter after each take it kept up with."""
         if self._asking is not None or now < self._ask_after:
             return
         dues = self._dues
-        wanted = waiting - len(dues)
+        wanted = usable - len(dues)
         if wanted <= 0:
             return
         if dues and not (self._lead and dues[-1] - now < self._lead * 3 / 4):
@@ -360,24 +374,34 @@ class FairPacer:
             granted, wait = 0, _RETRY
         finally:
             self._asking = None
+            self._room.set()
         now = loop.time()  # the answer's time: a token booked ahead is used no earlier than due
         if granted:
-            self._dues.extend(now + offset for offset in due_offsets(granted, wait, self.rate))
+            fresh = [now + offset for offset in due_offsets(granted, wait, self.rate)]
+            # In order of due time: a slow answer's tokens may fall due after a later one's.
+            self._dues = collections.deque(heapq.merge(self._dues, fresh))
             if self._lead == lead:  # kept up meanwhile: book a little further again
                 self._lead = min(self.source.ahead, lead * 1.25)
         else:
             self._ask_after = now + wait
-        self._room.set()
 
-    async def _nap(self, seconds: float | None) -> None:
+    async def _nap(self, seconds: float | None, *, waiting: bool = False) -> None:
         """Wait ``seconds`` (``None``: no limit), or less if a request is answered or a
-        take comes back meanwhile."""
+        take comes back meanwhile. ``waiting``: sends wait for a token due at the end of the
+        nap; woken over :data:`STALE_TOKENS` late, this process is not keeping up with what it
+        booked, and books less from then on."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + (seconds or 0.0)
         self._room.clear()
         waiter = asyncio.ensure_future(self._room.wait())
         try:
             await asyncio.wait({waiter}, timeout=seconds)
         finally:
+            woken = waiter.done()
             waiter.cancel()
+        late = loop.time() - until
+        if waiting and seconds is not None and not woken and late > STALE_TOKENS:
+            self._lead = max(self.source.ahead / 8, self._lead / 2)
 
     def answered(self) -> None:
         """The request of a turn got its answer (or failed): it counts one more second."""
@@ -386,11 +410,14 @@ class FairPacer:
             self._answered.append(asyncio.get_running_loop().time())
             self._room.set()  # when room frees is known now
 
-    def _window_has_room(self, now: float) -> bool:
+    def _window_room(self, now: float) -> int:
+        """Turns the per-second window lets out now (however many sends wait, without one)."""
+        if not self.per_second:
+            return self.waiting
         answered = self._answered
         while answered and answered[0] <= now - 1.0:
             answered.popleft()
-        return self._under_way + len(answered) < self.per_second
+        return self.per_second - self._under_way - len(answered)
 
     def _window_frees(self, now: float) -> float | None:
         """Seconds until the oldest answered request stops counting (``None``: only an answer

@@ -423,17 +423,17 @@ async def test_tokens_booked_ahead_fall_due_at_the_rate_and_are_not_granted_twic
     rate, burst = 1.0, 2.0
     # A full bucket (2) and 3 booked ahead: 5 granted, the bucket 3 below zero, so the next
     # token accrues (1 - -3) / 1 = 4 s from now and the booked ones fall due a second apart.
-    granted, wait = await store.take_tokens("tg", 9, rate=rate, burst=burst, ahead=3)
+    granted, wait = await store.take_tokens("tg", 9, rate=rate, burst=burst, book=3)
     assert granted == 5 and 3.5 < wait <= 4.0
     dues = due_offsets(granted, wait, rate)
     assert dues[:2] == [0.0, 0.0] and dues[2:] == pytest.approx([wait - 3, wait - 2, wait - 1])
     # Another taker (another process) finds the bucket booked: nothing until it refills.
-    nothing, later = await store.take_tokens("tg", 9, rate=rate, burst=burst, ahead=3)
+    nothing, later = await store.take_tokens("tg", 9, rate=rate, burst=burst, book=3)
     assert nothing == 0 and 3.0 < later <= wait
     # Without booking ahead the same bucket refuses too, and says when the next token accrues.
     assert (await store.take_tokens("tg", 1, rate=rate, burst=burst))[0] == 0
     with pytest.raises(ValueError, match="booked ahead"):
-        await store.take_tokens("tg", 1, rate=rate, burst=burst, ahead=-1)
+        await store.take_tokens("tg", 1, rate=rate, burst=burst, book=-1)
 
 
 async def test_tokens_never_exceed_rate_times_time_plus_burst(store: Backend) -> None:

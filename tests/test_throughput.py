@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from adapters.telegram import TelegramAdapter, TelegramSettings
+from bot import pacing
 from bot.app import App
 from bot.config import Settings
 from bot.delivery import Limits, PermanentError, RateLimited, TargetGone
@@ -160,47 +161,56 @@ async def test_processes_sharing_the_store_share_one_cap(tmp_path: Path) -> None
 @dataclass
 class RecordingBudget:
     """The store's bucket, recording each take (how many turns had gone out, when, how many
-    tokens it would book ahead); with ``hold``, a database that answers every take after the
-    first only once the test sets ``answer`` (a busy database)."""
+    tokens were asked for, how deep the bucket may be booked); with ``hold``, a database that
+    answers every take after the first only once the test sets ``answer`` (a busy database)."""
 
     store: SQLiteStore
     turns: list[float] = field(default_factory=list)
     hold: bool = False
     asked_after: list[int] = field(default_factory=list)  # turns handed out at each take
     asked_at: list[float] = field(default_factory=list)  # loop time of each take
-    booked: list[float] = field(default_factory=list)  # ``ahead`` of each take
+    wanted: list[int] = field(default_factory=list)
+    depth: list[float] = field(default_factory=list)  # ``book`` of each take
     answer: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+        self, bucket: str, wanted: int, *, rate: float, burst: float, book: float = 0.0
     ) -> tuple[int, float]:
         self.asked_after.append(len(self.turns))
         self.asked_at.append(asyncio.get_running_loop().time())
-        self.booked.append(ahead)
+        self.wanted.append(wanted)
+        self.depth.append(book)
         if self.hold and len(self.asked_after) > 1:
             await self.answer.wait()
-        return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, ahead=ahead)
+        return await self.store.take_tokens(bucket, wanted, rate=rate, burst=burst, book=book)
 
 
-async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_out(
-    tmp_path: Path,
-) -> None:
+def senders_of(pacer: FairPacer, turns: list[float], count: int) -> list[asyncio.Future[None]]:
+    """``count`` sends to as many chats, each noting when it got its turn."""
     loop = asyncio.get_running_loop()
-    store = await SQLiteStore.open(tmp_path / "db.sqlite3")
-    turns: list[float] = []
-    budget = RecordingBudget(store, turns, hold=True)
-    # 100/s with a burst of 2 books 10 tokens (100 ms) ahead: the first take grants 12.
-    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
 
     async def sender(n: int) -> None:
         await pacer.turn(Lane.BULK, f"chat{n}")
         turns.append(loop.time())
 
-    senders = [asyncio.ensure_future(sender(n)) for n in range(20)]
+    return [asyncio.ensure_future(sender(n)) for n in range(count)]
+
+
+async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pacing, "STALE_TOKENS", 10.0)  # a busy test machine drops none
+    store = await SQLiteStore.open(tmp_path / "db.sqlite3")
+    turns: list[float] = []
+    budget = RecordingBudget(store, turns, hold=True)
+    # 100/s with a burst of 2 books 10 tokens (100 ms) ahead: the first take grants 12.
+    pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
+    senders = senders_of(pacer, turns, 20)
     try:
         # It asks again while tokens of the first take are still in hand, and hands all of
         # them out while that second answer is slow to come.
         await wait_for(lambda: len(budget.asked_after) == 2, what="a second take")
+        assert budget.wanted[0] == 12 and budget.depth[0] == 10
         assert budget.asked_after[1] < 12
         await wait_for(lambda: len(turns) == 12, what="every token of the first take used")
         assert len(budget.asked_after) == 2 and not budget.answer.is_set()
@@ -216,35 +226,31 @@ async def test_a_shared_bucket_books_ahead_and_asks_again_before_its_tokens_run_
         await store.close()
 
 
-async def test_a_pacer_that_falls_behind_books_less_ahead_then_more_once_it_keeps_up(
-    tmp_path: Path,
+async def test_a_pacer_that_falls_behind_asks_for_less_then_more_once_it_keeps_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loop = asyncio.get_running_loop()
     store = await SQLiteStore.open(tmp_path / "db.sqlite3")
     turns: list[float] = []
     budget = RecordingBudget(store, turns)
     pacer = FairPacer(source=SharedBucket(budget, "telegram:1", 100.0, 2))
-
-    async def sender(n: int) -> None:
-        await pacer.turn(Lane.BULK, f"chat{n}")
-        turns.append(loop.time())
-
-    senders = [asyncio.ensure_future(sender(n)) for n in range(40)]
+    senders = senders_of(pacer, turns, 100)
     try:
         await wait_for(lambda: len(turns) >= 3, what="the first turns")
-        stalled_after = len(budget.booked)
-        time.sleep(0.1)  # noqa: ASYNC251 - the event loop held up (a busy process): tokens go stale
+        stalled_after = len(budget.wanted)
+        time.sleep(0.1)  # noqa: ASYNC251 - the event loop held up (a busy process) past a due token
+        await wait_for(lambda: len(budget.wanted) > stalled_after, what="a take after the stall")
+        monkeypatch.setattr(pacing, "STALE_TOKENS", 10.0)  # no later hiccup counts from here
         await asyncio.gather(*senders)
     finally:
         pacer.close()
         for task in senders:
             task.cancel()
         await store.close()
-    full = budget.booked[0]
-    assert full == 10  # 100 ms of 100 a second
-    after = budget.booked[stalled_after:]
-    assert min(after) < full  # it fell behind: the next takes booked less
-    assert after[-1] > min(after)  # and it booked further again as it kept up
+    assert budget.wanted[0] == 12  # a burst of 2 and 100 ms of 100 a second
+    assert set(budget.depth) == {10}  # however much it asks for, the bucket's depth is shared
+    first, *later = budget.wanted[stalled_after:]
+    assert first < 12  # it fell behind: the next take asked for less
+    assert max(later) > first  # and the ones after for more again, as it kept up
 
 
 async def test_the_window_counts_a_request_until_a_second_after_its_answer() -> None:

@@ -201,6 +201,9 @@ class RetryingRateLimiter(AIORateLimiter):
         rate_limit_args: Turn | int | None,
     ) -> _Result:
         if not isinstance(rate_limit_args, tuple):
+            # No turn (a callback answer, a member look-up...), but not during a flood pause:
+            # AIORateLimiter held these while it waited out a 429, and the pause is ours now.
+            await self.pacer.unpaused()
             return await self._with_retries(callback, args, kwargs, endpoint, data)
         lane, key = rate_limit_args  # a Turn: wait for it in the fair pacer
         attempt = 0

@@ -104,7 +104,7 @@ def split_roles(column: str | None) -> tuple[str, ...]:
     return tuple(r for r in (column or "").split(",") if r)
 
 
-def check_bucket(wanted: int, rate: float, burst: float, ahead: float = 0.0) -> None:
+def check_bucket(wanted: int, rate: float, burst: float, book: float = 0.0) -> None:
     """Refuse a bucket that could never grant anything (or grants backwards)."""
     if wanted < 0:
         raise ValueError(f"wanted must be 0 or more, not {wanted}")
@@ -112,8 +112,8 @@ def check_bucket(wanted: int, rate: float, burst: float, ahead: float = 0.0) -> 
         raise ValueError(f"a token bucket needs a positive rate, not {rate}")
     if not (burst >= 1 and math.isfinite(burst)):
         raise ValueError(f"a token bucket needs a burst of at least 1 token, not {burst}")
-    if not (ahead >= 0 and math.isfinite(ahead)):
-        raise ValueError(f"tokens booked ahead must be 0 or more, not {ahead}")
+    if not (book >= 0 and math.isfinite(book)):
+        raise ValueError(f"tokens booked ahead must be 0 or more, not {book}")
 
 
 def refill(tokens: float, elapsed: float, rate: float, burst: float) -> float:
@@ -126,12 +126,10 @@ def refill(tokens: float, elapsed: float, rate: float, burst: float) -> float:
 _EPSILON = 1e-9
 
 
-def take(
-    available: float, wanted: int, rate: float, ahead: float = 0.0
-) -> tuple[int, float, float]:
+def take(available: float, wanted: int, rate: float, book: float = 0.0) -> tuple[int, float, float]:
     """(granted, tokens left — below 0 by what was booked ahead —, seconds until the next whole
     token — 0.0 if one remains)."""
-    granted = min(wanted, max(0, math.floor(available + ahead + _EPSILON)))
+    granted = min(wanted, max(0, math.floor(available + book + _EPSILON)))
     left = available - granted
     return granted, left, next_token(left, rate)
 

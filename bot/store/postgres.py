@@ -958,11 +958,11 @@ class PostgresStore(RowSettles):
         return bool(first)
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+        self, bucket: str, wanted: int, *, rate: float, burst: float, book: float = 0.0
     ) -> tuple[int, float]:
         """One atomic upsert on the bucket's row, on the server's clock: concurrent takers
         serialize on the row and each sees what the one before left."""
-        check_bucket(wanted, rate, burst, ahead)
+        check_bucket(wanted, rate, burst, book)
         now = "extract(epoch FROM statement_timestamp())::float8"
         available = f"LEAST($4, b.tokens + GREATEST(0, {now} - b.refilled_at) * $3)"
         granted = f"LEAST($2::int, GREATEST(0, floor({available} + $5::float8 + 1e-9)))::int"
@@ -979,7 +979,7 @@ class PostgresStore(RowSettles):
                 wanted,
                 float(rate),
                 float(burst),
-                float(ahead),
+                float(book),
             )
         assert row is not None  # an upsert always returns its row
         return int(row["granted"]), next_token(float(row["tokens"]), rate)

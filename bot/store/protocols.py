@@ -324,18 +324,21 @@ class RateBudget(Protocol):
     """One platform cap shared by every process sending on the same token."""
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+        self, bucket: str, wanted: int, *, rate: float, burst: float, book: float = 0.0
     ) -> tuple[int, float]:
         """A token bucket shared through the database: it refills at ``rate`` per second up to
-        ``burst``; atomically takes ``min(wanted, available + ahead)`` whole tokens. Returns
+        ``burst``; atomically takes ``min(wanted, available + book)`` whole tokens. Returns
         (granted, seconds until the next token after them accrues — ``0.0`` if some remain).
 
-        ``ahead`` lets a taker book up to that many tokens before they accrue (the bucket goes
-        below zero, and refills from there): the last of ``granted`` tokens is due ``wait -
-        1/rate`` seconds from now, each one before it ``1/rate`` earlier (see
-        :func:`bot.pacing.due_offsets`), and a taker must not use a token before it is due. Booking
-        ahead adds nothing to what the bucket grants in any second; it lets a taker ask less
-        often, and go on handing out tokens while its next request is under way."""
+        ``book`` lets a taker book up to that many tokens before they accrue (the bucket goes
+        below zero, at most that far, and refills from there): the last of ``granted`` tokens
+        is due ``wait - 1/rate`` seconds from now, each one before it ``1/rate`` earlier (see
+        :func:`bot.pacing.due_offsets`), and a taker must not use a token before it is due.
+        Booking grants tokens earlier, never more of them: what falls due in any second is still
+        at most ``rate`` plus ``burst``. It lets a taker ask less often, and go on handing out
+        tokens while its next request is under way; every taker of one bucket should pass the
+        same ``book``, or the one passing less gets nothing while another keeps it booked.
+        """
         ...
 
 

@@ -1075,13 +1075,14 @@ class SQLiteStore(RowSettles):
         return first
 
     async def take_tokens(
-        self, bucket: str, wanted: int, *, rate: float, burst: float, ahead: float = 0.0
+        self, bucket: str, wanted: int, *, rate: float, burst: float, book: float = 0.0
     ) -> tuple[int, float]:
         """Take up to ``wanted`` whole tokens from the shared bucket ``bucket`` (refilling at
-        ``rate`` per second up to ``burst``; a new bucket starts full). Returns (granted, seconds
-        until the next token — ``0.0`` if some remain). One write transaction, so processes
+        ``rate`` per second up to ``burst``; a new bucket starts full), up to ``book`` of them
+        before they accrue (the bucket then below zero; see :class:`RateBudget`). Returns
+        (granted, seconds until the next token — ``0.0`` if some remain). One write transaction, so processes
         sharing the file never take the same token twice."""
-        check_bucket(wanted, rate, burst, ahead)
+        check_bucket(wanted, rate, burst, book)
         async with self.transaction() as db:
             row = await (
                 await db.execute(
@@ -1093,7 +1094,7 @@ class SQLiteStore(RowSettles):
                 available = burst
             else:
                 available = refill(float(row[0]), now - float(row[1]), rate, burst)
-            granted, left, wait = take(available, wanted, rate, ahead)
+            granted, left, wait = take(available, wanted, rate, book)
             await db.execute(
                 "INSERT INTO rate_buckets (bucket, tokens, refilled_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens,"
