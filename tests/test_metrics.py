@@ -18,7 +18,7 @@ from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.config import Settings
 from bot.delivery import RateLimited
-from bot.model import Subscription, SubscriptionKind
+from bot.model import DeliveryStatus, Subscription, SubscriptionKind
 from tests.helpers import cli_environment, run_cli, wait_for
 from tests.test_publishing import ScriptedPlatform
 
@@ -74,6 +74,12 @@ async def test_deliveries_429s_and_outbox_depth_are_scraped(metrics_app: App) ->
         _, before = await get(app, "/metrics")
         await app.publisher.publish(206)
         await wait_for(lambda: len(platform.sent) == 5, "five digests, one after a 429")
+
+        async def settled() -> bool:  # the last send's outcome is recorded after it returns
+            counts = (await app.store.outbox_counts()).get("mx", {})
+            return counts.get(DeliveryStatus.SENT, 0) == 5
+
+        await wait_for(settled, "the five deliveries recorded as sent")
         status, text = await get(app, "/metrics")
     assert status == 200
     sent = value(text, "dlw_messages_total", platform="mx", outcome="sent")
