@@ -122,9 +122,11 @@ def database_url(server: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server for the whole run: ``DLW_TEST_POSTGRES_URL`` (an existing server,
-    whose user may create databases) or else a throwaway PostgreSQL 16 from the ``pgserver``
-    wheel on a unix socket (about a second to start), stopped at the end."""
+    """A PostgreSQL server for the whole run of this process (each pytest-xdist worker has
+    its own): ``DLW_TEST_POSTGRES_URL`` (an existing server, whose user may create databases;
+    the workers' databases have names of their own) or else a throwaway PostgreSQL 16 from
+    the ``pgserver`` wheel on a unix socket of its own (about a second to start), stopped at
+    the end."""
     given = os.environ.get("DLW_TEST_POSTGRES_URL")
     if given:
         yield given
