@@ -33,7 +33,7 @@ SEED_206 = SEEDS / "issue-206.txt"
 def pytest_configure(config: pytest.Config) -> None:
     """The ``python -m bot`` processes the tests start cache bytecode as an operator's Python
     does, even where this environment says not to (``PYTHONDONTWRITEBYTECODE``): otherwise each
-    of the few hundred of them compiles the project from source again (~0.05 s each). The
+    of the few hundred of them compiles the project from source again (~0.1 s each). The
     caches are the ``__pycache__`` directories git ignores; this process is unaffected."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
