@@ -28,15 +28,19 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aiohttp import web
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from bot.errors import DlwError
+
+if TYPE_CHECKING:
+    # Imported where the server starts: aiohttp costs a few hundred milliseconds to import
+    # (its CA bundle too), which every `dlw-bot` command would pay for counters alone.
+    from aiohttp import web
 
 __all__ = [
     "COMMAND_SECONDS",
@@ -170,6 +174,8 @@ class MetricsServer:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
@@ -197,6 +203,8 @@ class MetricsServer:
         await runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         try:
             async with asyncio.timeout(self.timeout):
                 self._collector.figures = await self.outbox()
@@ -207,9 +215,13 @@ class MetricsServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         try:
             async with asyncio.timeout(self.timeout):
                 problem = await self.ready()

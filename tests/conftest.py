@@ -30,6 +30,14 @@ SEED_202 = SEEDS / "issue-202.txt"
 SEED_206 = SEEDS / "issue-206.txt"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The ``python -m bot`` processes the tests start cache bytecode as an operator's Python
+    does, even where this environment says not to (``PYTHONDONTWRITEBYTECODE``): otherwise each
+    of the few hundred of them compiles the project from source again (~0.1 s each). The
+    caches are the ``__pycache__`` directories git ignores; this process is unaffected."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def sqlite(store: Store) -> SQLiteStore:
     """The app's store as the SQLite backend it is in tests, for the checks that read its rows."""
     assert isinstance(store, SQLiteStore)
@@ -114,9 +122,11 @@ def database_url(server: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server for the whole run: ``DLW_TEST_POSTGRES_URL`` (an existing server,
-    whose user may create databases) or else a throwaway PostgreSQL 16 from the ``pgserver``
-    wheel on a unix socket (about a second to start), stopped at the end."""
+    """A PostgreSQL server for the whole run of this process (each pytest-xdist worker has
+    its own): ``DLW_TEST_POSTGRES_URL`` (an existing server, whose user may create databases;
+    the workers' databases have names of their own) or else a throwaway PostgreSQL 16 from
+    the ``pgserver`` wheel on a unix socket of its own (about a second to start), stopped at
+    the end."""
     given = os.environ.get("DLW_TEST_POSTGRES_URL")
     if given:
         yield given

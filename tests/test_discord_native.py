@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord import DiscordAdapter, DiscordSettings, match_tags, thread_name
+from adapters.discord import ANSWER_BUDGET, DiscordAdapter, DiscordSettings, match_tags, thread_name
 from bot.app import App
 from bot.commands import Command, Context
 from bot.config import Settings
@@ -78,12 +78,18 @@ async def fake(discord_urls: None) -> AsyncIterator[FakeDiscord]:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: App, fake: FakeDiscord, **settings: Any) -> AsyncIterator[DiscordAdapter]:
-    """A started adapter, known to the app as running (so it can reach the operators)."""
+async def serving(
+    app: App, fake: FakeDiscord, *, answer_budget: float = ANSWER_BUDGET, **settings: Any
+) -> AsyncIterator[DiscordAdapter]:
+    """A started adapter, known to the app as running (so it can reach the operators);
+    ``settings``: DiscordSettings fields (DiscordSettings would ignore any other name)."""
     values: dict[str, Any] = {"token": SecretStr(fake.token), "api_url": fake.root}
+    assert settings.keys() <= DiscordSettings.model_fields.keys(), settings
     with no_loop_errors():
         adapter = DiscordAdapter(
-            app.adapter_services, DiscordSettings(**(values | {"guild_id": GUILD_ID} | settings))
+            app.adapter_services,
+            DiscordSettings(**(values | {"guild_id": GUILD_ID} | settings)),
+            answer_budget=answer_budget,
         )
         await adapter.start()
         app.adapters.append(adapter)

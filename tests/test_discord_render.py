@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,6 +143,33 @@ def test_oversized_blocks_are_shortened_to_fit() -> None:
     assert "**[AAAA" in descriptions(messages)
     assert messages[-1].embeds[-1].footer.text is not None
     assert len(messages[-1].embeds[-1].footer.text) == FOOTER_LIMIT
+
+
+def test_a_long_intro_is_cut_to_fit_escaping_each_line_about_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cutting a quote to the 4,096 of a description searches for the longest start that fits.
+    Each step of the search escaped every line again, and the block was rendered again each
+    time it was measured: a 2,000-line intro cost over 9,000 escapes (three regex passes each)."""
+    from adapters.discord import _render
+
+    escaped: list[str] = []
+
+    def counting(text: str) -> str:
+        escaped.append(text)
+        return real(text)
+
+    real = _render.escape
+    monkeypatch.setattr(_render, "escape", counting)
+    lines = [f"Line {n}: *stars* and <@{n}> > not a quote" for n in range(2000)]
+
+    (message,) = render_embeds(Reply(blocks=(Quote("\n".join(lines)),)))
+
+    assert_within_limits([message])
+    description = message.embeds[0].description
+    assert description is not None and description.endswith("…")
+    assert description.startswith("> Line 0: \\*stars\\* and \\<@0> > not a quote\n> Line 1:")
+    assert len(escaped) <= 2.5 * len(lines)
 
 
 def test_many_small_sections_never_exceed_ten_embeds() -> None:

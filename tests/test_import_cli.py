@@ -30,11 +30,20 @@ async def arun_cli(
     return await asyncio.to_thread(run_cli, *args, cwd=cwd, env=env)
 
 
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    """An operator's working directory with ./content made by `dlw-bot init`."""
-    result = run_cli("init", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """./content as `dlw-bot init` makes it, made once (a real run, ~0.6 s) for the module."""
+    directory = tmp_path_factory.mktemp("initialised")
+    result = run_cli("init", cwd=directory)
     assert result.returncode == 0, result.stderr
+    return directory / "content"
+
+
+@pytest.fixture
+def work(tmp_path: Path, initialised: Path) -> Path:
+    """An operator's working directory with ./content made by `dlw-bot init` (a copy of
+    ``initialised``; init itself is tested above, from an empty directory)."""
+    shutil.copytree(initialised, tmp_path / "content", symlinks=True)
     return tmp_path
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,8 @@ from bot.app import App
 from bot.cli import LOCAL_PLATFORMS
 from bot.config import Settings
 from bot.delivery import RateLimited
-from bot.model import Subscription, SubscriptionKind
-from tests.helpers import run_cli, wait_for
+from bot.model import DeliveryStatus, Subscription, SubscriptionKind
+from tests.helpers import cli_environment, run_cli, wait_for
 from tests.test_publishing import ScriptedPlatform
 
 PYTORCH = Subscription(SubscriptionKind.TOPIC, "pytorch")
@@ -72,6 +74,12 @@ async def test_deliveries_429s_and_outbox_depth_are_scraped(metrics_app: App) ->
         _, before = await get(app, "/metrics")
         await app.publisher.publish(206)
         await wait_for(lambda: len(platform.sent) == 5, "five digests, one after a 429")
+
+        async def settled() -> bool:  # the last send's outcome is recorded after it returns
+            counts = (await app.store.outbox_counts()).get("mx", {})
+            return counts.get(DeliveryStatus.SENT, 0) == 5
+
+        await wait_for(settled, "the five deliveries recorded as sent")
         status, text = await get(app, "/metrics")
     assert status == 200
     sent = value(text, "dlw_messages_total", platform="mx", outcome="sent")
@@ -166,3 +174,26 @@ def test_a_taken_metrics_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
         f"error: DLW_METRICS_PORT: can't listen on 127.0.0.1:{port}: Address already in use"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_commands_that_serve_nothing_never_load_the_http_server(tmp_path: Path) -> None:
+    """Counting costs nothing: `dlw-bot status`, `publish` or `shell -c` import the metrics
+    counters but not aiohttp (a few hundred milliseconds with its CA bundle), which only the
+    metrics server and the platform adapters need."""
+    probe = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "for argv in (['status'], ['publish', '--dry-run'], ['shell', '-c', '/latest']):\n"
+        "    assert main(argv) == 0, argv\n"
+        "print('loaded:', sorted(m for m in sys.modules if m.partition('.')[0] == 'aiohttp'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_environment({"DLW_DATABASE": str(tmp_path / "bot.sqlite3")}),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "loaded: []"

@@ -227,7 +227,12 @@ async def test_everything_is_sent_once_and_reported_when_every_platform_is_done(
     run_dispatcher(tg)
     await world.publisher.publish(206)
     await until(lambda: len(tg.sent) == 4, "the four tg deliveries")
-    rows = await statuses(world.store, 206)
+
+    async def recorded() -> dict[str, str] | None:  # the outcome is written after the send
+        rows = await statuses(world.store, 206)
+        return rows if list(rows.values()).count("sent") == 4 else None
+
+    rows = await until(recorded, "the four tg deliveries recorded as sent")
     assert rows["-100:channel"] == rows["alice:digest"] == "sent"
     assert rows["dave:digest"] == "pending"  # platform dc has no dispatcher yet
     assert await world.publisher.write_reports() == []  # so no report yet

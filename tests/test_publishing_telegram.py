@@ -110,18 +110,19 @@ Start = Callable[..., Awaitable[TelegramAdapter]]
 
 @pytest.fixture
 async def start(tg_app: App, telegram_settings: TelegramSettings) -> AsyncIterator[Start]:
-    """Start the real adapter (options: TelegramAdapter's keywords) and the app's dispatcher
-    for it, as ``serve`` does but with tiny delays; both are stopped after the test."""
+    """Start the real adapter (options: TelegramAdapter's keywords; ``dispatcher``: the
+    Dispatcher's) and the app's dispatcher for it, as ``serve`` does but with tiny delays;
+    both are stopped after the test."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def go(**options: Any) -> TelegramAdapter:
+        async def go(dispatcher: dict[str, Any] | None = None, **options: Any) -> TelegramAdapter:
             defaults: dict[str, Any] = {"timeout": 3.0, "poll_timeout": 5.0, "backoff": 0.01}
             adapter = TelegramAdapter(
                 tg_app.adapter_services, telegram_settings, **(defaults | options)
             )
             await adapter.start()
             stack.push_async_callback(adapter.stop)
-            tg_app.dispatch(adapter, idle_poll=0.05, backoff=0.01)
+            tg_app.dispatch(adapter, **({"idle_poll": 0.05, "backoff": 0.01} | (dispatcher or {})))
             stack.push_async_callback(tg_app.stop_publishing)
             return adapter
 
@@ -387,8 +388,11 @@ async def test_server_errors_are_retried_and_delivered_or_given_up(
 ) -> None:
     await tg_app.store.subscribe("telegram", str(ALICE), [PYTORCH])
     await tg_app.store.subscribe("telegram", str(BOB), [MOBILE])
-    await start(network_retries=network_retries)
+    # Each attempt waits its turn in the reader's chat (about one a second): three attempts,
+    # not the default five, are enough to be retried twice and delivered, or to give up.
+    await start(network_retries=network_retries, dispatcher={"max_attempts": 3})
     max_attempts = tg_app.dispatchers[0].max_attempts
+    assert max_attempts == 3
     fake.fail_next("sendMessage", error_code=502, times=2, chat_id=ALICE)
     fake.fail_next("sendMessage", error_code=500, times=100, chat_id=BOB)  # down for good
 
@@ -638,11 +642,12 @@ async def test_a_bot_killed_mid_fan_out_resumes_after_restart_without_losing_any
         await tg_app.store.subscribe("telegram", str(user), [PYTORCH])
     result = await tg_app.publisher.publish(206)
     assert result.created and "200 digests" in result.message
-    slow = {"DLW_TELEGRAM_MAX_RATE": "40"}  # 200 digests take about five seconds
+    rate = 64  # 200 digests take about three seconds
+    slow = {"DLW_TELEGRAM_MAX_RATE": str(rate)}
     # what bounds the repeats: the dispatcher claims at most this many rows at once (at the
     # pace the bot runs at, as its slots follow the cap)
     in_flight_bound = TelegramAdapter(
-        tg_app.adapter_services, telegram_settings.model_copy(update={"max_rate": 40.0})
+        tg_app.adapter_services, telegram_settings.model_copy(update={"max_rate": rate})
     ).limits.max_concurrency
     database = tg_settings.database
 

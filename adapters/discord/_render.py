@@ -150,9 +150,7 @@ def render_block(block: Block) -> str:
     if isinstance(block, Paragraph):
         return _italic(block.text) if block.muted else escape(block.text)
     if isinstance(block, Quote):  # Discord can't collapse text: a quote in the description
-        return "\n".join(
-            f"> {escape(line)}" if line.strip() else "" for line in block.text.splitlines()
-        )
+        return _quoted(block.text, escape)
     title = escape(" ".join(block.title.split()) or "Untitled")
     target = _link_target(block.url) if block.url else None
     lines = [f"**[{title}]({target})**" if target else f"**{title}**"]
@@ -164,8 +162,8 @@ def render_block(block: Block) -> str:
     return "\n".join(lines)
 
 
-def _size(block: Block) -> int:
-    return len(render_block(block))
+def _quoted(text: str, escape_line: Callable[[str], str]) -> str:
+    return "\n".join(f"> {escape_line(line)}" if line.strip() else "" for line in text.splitlines())
 
 
 def _fit(block: Block, budget: int) -> Block:
@@ -179,12 +177,19 @@ def _fit(block: Block, budget: int) -> Block:
 
         return Paragraph(_largest_fit(block.text, paragraph, budget), block.muted)
     if isinstance(block, Quote):
-        quote = block
+        # Each step of the search renders a longer or shorter start of the same lines: escape
+        # each line once (an intro can be hundreds of lines; escaping is three regex passes).
+        escaped: dict[str, str] = {}
+
+        def escape_line(line: str) -> str:
+            if line not in escaped:
+                escaped[line] = escape(line)
+            return escaped[line]
 
         def quoted(text: str) -> str:
-            return render_block(replace(quote, text=text))
+            return _quoted(text, escape_line)
 
-        return replace(quote, text=_largest_fit(quote.text, quoted, budget))
+        return replace(block, text=_largest_fit(block.text, quoted, budget))
     entry = block
     if len(render_block(replace(entry, summary="", marks=()))) + 1 > budget // 2:
         # A monstrous title, meta or URL: cut those to a quarter each, drop a huge link.
@@ -207,31 +212,55 @@ def _fit(block: Block, budget: int) -> Block:
     return replace(entry, summary=cut, marks=marks)
 
 
+class _Rendered:
+    """Each block's markdown, rendered once for one reply: measuring, cutting into messages and
+    into embeds and finally sending each look at every block again."""
+
+    def __init__(self) -> None:
+        # by identity; the block is kept, so its id is not reused for another during the reply
+        self._done: dict[int, tuple[Block, str]] = {}
+
+    def __call__(self, block: Block) -> str:
+        done = self._done.get(id(block))
+        if done is None:
+            done = self._done[id(block)] = (block, render_block(block))
+        return done[1]
+
+    def size(self, block: Block) -> int:
+        return len(self(block))
+
+
 def _embed(
-    blocks: Sequence[Block], title: str | None, colour: int, url: str | None
+    blocks: Sequence[Block],
+    title: str | None,
+    colour: int,
+    url: str | None,
+    markdown: Callable[[Block], str],
 ) -> discord.Embed:
-    description = SEPARATOR.join(render_block(b) for b in blocks) or None
+    description = SEPARATOR.join(markdown(b) for b in blocks) or None
     return discord.Embed(title=title or None, description=description, colour=colour, url=url)
 
 
 def _run_embeds(
-    run: Sequence[Block], title: str | None, url: str | None, colour: int
+    run: Sequence[Block], title: str | None, url: str | None, colour: int, markdown: _Rendered
 ) -> list[discord.Embed]:
     """One message's blocks as embeds: a new embed at each heading and wherever 4,096 is hit."""
     embeds: list[discord.Embed] = []
     sections: list[tuple[str | None, str | None, list[Block]]] = [(title, url, [])]
     for block in run:
         if isinstance(block, Heading):
-            sections.append((render_block(block), None, []))
+            sections.append((markdown(block), None, []))
         else:
             sections[-1][2].append(block)
     for heading, link, body in sections:
-        parts = chunk(body, DESCRIPTION_LIMIT, _size, separator=len(SEPARATOR)) or [[]]
+        parts = chunk(body, DESCRIPTION_LIMIT, markdown.size, separator=len(SEPARATOR)) or [[]]
         for index, part in enumerate(parts):
             first = index == 0
             if part or (first and heading):
                 embeds.append(
-                    _embed(part, heading if first else None, colour, link if first else None)
+                    _embed(
+                        part, heading if first else None, colour, link if first else None, markdown
+                    )
                 )
     return embeds
 
@@ -248,13 +277,14 @@ def render_embeds(reply: Reply) -> list[DiscordMessage]:
     link = _link_target(reply.url) if reply.url and title else None
     budget = MESSAGE_EMBED_CHARS - len(title or "") - len(footer or "")
     block_budget = min(DESCRIPTION_LIMIT, budget)
-    visible = [b for b in reply.blocks if render_block(b).strip()]  # Discord refuses blank text
-    blocks = [_fit(b, block_budget) if _size(b) > block_budget else b for b in visible]
+    markdown = _Rendered()
+    visible = [b for b in reply.blocks if markdown(b).strip()]  # Discord refuses blank text
+    blocks = [_fit(b, block_budget) if markdown.size(b) > block_budget else b for b in visible]
 
     messages: list[list[discord.Embed]] = []
-    for number, run in enumerate(chunk(blocks, budget, _size, separator=len(SEPARATOR))):
+    for number, run in enumerate(chunk(blocks, budget, markdown.size, separator=len(SEPARATOR))):
         embeds = _run_embeds(
-            run, title if number == 0 else None, link if number == 0 else None, colour
+            run, title if number == 0 else None, link if number == 0 else None, colour, markdown
         )
         for start in range(0, len(embeds), EMBEDS_PER_MESSAGE):
             messages.append(embeds[start : start + EMBEDS_PER_MESSAGE])
