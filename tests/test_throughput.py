@@ -253,6 +253,51 @@ async def test_a_pacer_that_falls_behind_asks_for_less_then_more_once_it_keeps_u
     assert max(later) > first  # and the ones after for more again, as it kept up
 
 
+async def test_a_process_asking_for_less_still_gets_turns_while_another_is_busy(
+    tmp_path: Path,
+) -> None:
+    # Two processes on one budget (two stores on one file), both with sends waiting; the
+    # second books less ahead (it fell behind). The bucket's depth is the same for both, so
+    # the second is not locked out until the first has nothing left to send.
+    database = tmp_path / "shared.sqlite3"
+    stores = [await SQLiteStore.open(database), await SQLiteStore.open(database)]
+    pacers = [FairPacer(source=SharedBucket(store, "telegram:1", 200.0, 2)) for store in stores]
+    pacers[1]._lead = pacers[1].source.ahead / 8  # where falling behind leaves it
+    turns: list[list[float]] = [[], []]
+    senders = [task for n in (0, 1) for task in senders_of(pacers[n], turns[n], 100)]
+    try:
+        # (locked out, the second would never finish: a guard, not a measure)
+        await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
+    finally:
+        for pacer in pacers:
+            pacer.close()
+        for task in senders:
+            task.cancel()
+        for store in stores:
+            await store.close()
+    first_done = max(turns[0])
+    assert sum(1 for at in turns[1] if at < first_done) >= 5  # not locked out meanwhile
+
+
+async def test_requests_without_a_turn_wait_out_a_flood_pause() -> None:
+    from adapters.telegram import RetryingRateLimiter
+
+    loop = asyncio.get_running_loop()
+    limiter = RetryingRateLimiter(overall_max_rate=30)
+    sent: list[float] = []
+
+    async def request(*_args: object, **_kwargs: object) -> bool:
+        sent.append(loop.time())
+        return True
+
+    limiter.pacer.pause(0.3)  # a 429 said to wait
+    paused_at = loop.time()
+    # A callback answer (no turn: rate_limit_args None) goes out only once the pause is over.
+    assert await limiter.process_request(request, (), {}, "answerCallbackQuery", {}, None)
+    assert sent[0] - paused_at >= 0.3
+    limiter.close()
+
+
 async def test_the_window_counts_a_request_until_a_second_after_its_answer() -> None:
     loop = asyncio.get_running_loop()
     pacer = FairPacer(source=LocalBucket(1000.0, 10), per_second=3)
