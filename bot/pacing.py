@@ -31,7 +31,8 @@ import collections
 import heapq
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol
 
@@ -58,6 +59,12 @@ RATE_SHARE = 0.985
 #: leave of the cap (0.5 %), with the per-process window, is the room for requests of several
 #: processes arriving closer together than they were granted.
 BURST_SHARE = 0.01
+#: Share of the cap given up while several processes draw on one budget: their requests reach
+#: the platform bunched by more than the single margin (each one's latency and event loop on its
+#: own; two processes at 98.5 % drew 17-49 429s a fan-out in bench/scale.py, at 96.5 % none).
+SHARED_MARGIN = 0.02
+#: How often a :class:`SharedBucket` with a census asks how many processes share it (seconds).
+CENSUS_SECONDS = 10.0
 #: Tokens not handed out this long after the bucket granted them are dropped, never used
 #: late: a process held up (descheduled, its loop busy) would otherwise send them together with
 #: tokens other processes took since, more than the cap in a second between them.
@@ -74,16 +81,18 @@ _RETRY = 0.5  # seconds before asking a failing token source again
 log = logging.getLogger("bot.pacing")
 
 
-def window_pace(cap: float) -> tuple[float, int]:
+def window_pace(cap: float, sharers: int = 1) -> tuple[float, int]:
     """``(rate, burst)`` for a token bucket that never grants more than ``cap`` in any sliding
     one-second window: ``rate + burst <= cap``, the rate 98.5 % of the cap where a burst of at
-    least two tokens leaves room for it. ``cap <= 0``: no pacing. Under two a second no bucket
+    least two tokens leaves room for it, :data:`SHARED_MARGIN` less while ``sharers`` (the
+    processes drawing on it) are more than one. ``cap <= 0``: no pacing. Under two a second no bucket
     fits (one token at a time and any refill exceed it): half the cap, and the per-process
     window (:func:`window_limit`) keeps a process to the cap itself."""
     if cap <= 0:
         return 0.0, 1
     burst = max(2, math.floor(cap * BURST_SHARE))
-    rate = min(cap * RATE_SHARE, cap - burst)
+    share = RATE_SHARE - (SHARED_MARGIN if sharers > 1 else 0.0)
+    rate = min(cap * share, cap - burst)
     if rate <= 0:
         return cap / 2, 1
     return rate, burst
@@ -169,12 +178,33 @@ class SharedBucket:
     bucket: str
     rate: float
     burst: int = 1
+    #: With ``census`` (how many processes draw on this budget now) the bucket is sized by
+    #: :func:`window_pace` for ``cap`` and that many sharers, asked every
+    #: :data:`CENSUS_SECONDS`.
+    cap: float = 0.0
+    census: Callable[[], Awaitable[int]] | None = None
+    _counted_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def ahead(self) -> float:
         return AHEAD_SECONDS if self.rate > 0 else 0.0
 
+    async def _recount(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.census is None or self.cap <= 0:
+            return
+        if self._counted_at is not None and now - self._counted_at < CENSUS_SECONDS:
+            return
+        self._counted_at = now
+        try:
+            sharers = await self.census()
+        except Exception as error:  # the store busy: keep the size it had
+            log.warning("could not count the processes sharing the send budget (%s)", error)
+            return
+        self.rate, self.burst = window_pace(self.cap, sharers)
+
     async def take(self, wanted: int, ahead: float = AHEAD_SECONDS) -> tuple[int, float]:
+        await self._recount()
         if self.rate <= 0:
             return wanted, 0.0
         depth = max(1, math.ceil(self.rate * AHEAD_SECONDS))  # how far below zero, for all
@@ -225,8 +255,6 @@ class FairPacer:
         per_second: int = 0,
     ) -> None:
         self.source: TokenSource = source if source is not None else LocalBucket(rate, burst)
-        self.rate = self.source.rate
-        self.burst = self.source.burst
         self.per_second = per_second  # most requests the platform may count in any second
         self._under_way = 0  # turns handed out whose request has not been answered yet
         self._answered: collections.deque[float] = collections.deque()  # loop times, in order
@@ -242,6 +270,11 @@ class FairPacer:
         self._room = asyncio.Event()  # an answer, or a take's answer: look again
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def rate(self) -> float:
+        """Turns a second (the source's, which may change: see :class:`SharedBucket`)."""
+        return self.source.rate
 
     @property
     def waiting(self) -> int:

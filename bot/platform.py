@@ -54,6 +54,10 @@ class Adapter(Protocol):
 #: How the app tells its operators something (best effort, by direct message).
 TellOperators = Callable[[Reply], Awaitable[None]]
 
+#: A process counts as drawing on the send budget while heard from this recently (three of the
+#: dispatcher's ten-second heartbeats).
+SENDERS_SEEN_WITHIN = 30.0
+
 
 class AdapterServices:
     """What an adapter may use of the core: the registry, "More" paging, a small key-value
@@ -77,6 +81,12 @@ class AdapterServices:
         self._handlers = handlers  # what command handlers see, passed on in every Context
         self._store = store
         self._tell_operators = tell_operators
+
+    async def senders(self) -> int:
+        """How many processes draw on the shared send budget now: those in the ``dispatch``
+        role that sent a heartbeat within three of their intervals (at least one: this one)."""
+        live = await self._store.instances(seen_within=SENDERS_SEEN_WITHIN)
+        return max(1, sum(1 for instance in live if "dispatch" in instance.roles))
 
     async def report_to_operators(self, reply: Reply) -> None:
         """Tell the operators (``DLW_ADMINS``) about a problem only they can fix, e.g. a

@@ -33,3 +33,12 @@ async def test_a_report_that_cannot_be_delivered_is_logged_not_raised(
     await AdapterServices(app.registry, app, app.store).report_to_operators(Reply.text("second"))
     assert "could not tell the operators: first" in caplog.text
     assert "no way to reach the operators; not told: second" in caplog.text
+
+
+async def test_senders_are_the_live_processes_in_the_dispatch_role(app: App) -> None:
+    services = AdapterServices(app.registry, app, app.store)
+    assert await services.senders() == 1  # nobody has beaten yet: this process, at least
+    await app.store.heartbeat("host:1:a", "a", roles=("bot", "dispatch", "schedule"))
+    await app.store.heartbeat("host:2:b", "b", roles=("dispatch",))
+    await app.store.heartbeat("host:3:c", "c", roles=("bot",))  # replies only: no fan-out
+    assert await services.senders() == 2

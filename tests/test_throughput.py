@@ -116,6 +116,38 @@ def test_the_bucket_never_grants_more_than_the_cap_in_a_second(cap: float) -> No
     assert window_limit(cap) == max(1, int(cap))
 
 
+@pytest.mark.parametrize("cap", [30, 100, 300, 1000])
+def test_several_processes_on_one_budget_pace_further_below_the_cap(cap: float) -> None:
+    alone, burst = window_pace(cap)
+    shared, shared_burst = window_pace(cap, sharers=2)
+    assert shared <= alone and shared_burst == burst
+    assert shared + shared_burst <= cap
+    assert window_pace(cap, sharers=4) == (shared, shared_burst)
+    if cap >= 100:  # (under that, the burst's two tokens already leave more room)
+        assert 0.95 * cap <= shared < alone
+
+
+async def test_a_shared_bucket_with_a_census_sizes_itself_for_its_sharers(
+    tmp_path: Path,
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "db.sqlite3")
+    counted: list[int] = []
+
+    async def census() -> int:
+        counted.append(2)
+        return 2
+
+    rate, burst = window_pace(300)
+    bucket = SharedBucket(store, "telegram:1", rate, burst, cap=300, census=census)
+    try:
+        await bucket.take(5)
+        await bucket.take(5)
+    finally:
+        await store.close()
+    assert (bucket.rate, bucket.burst) == window_pace(300, sharers=2)
+    assert counted == [2]  # asked once, not at every take
+
+
 def busiest_second(stamps: list[float]) -> int:
     stamps = sorted(stamps)
     best = start = 0

@@ -297,7 +297,14 @@ class TelegramAdapter:
             max_retries=self._flood_retries,
             network_retries=self._network_retries,
             backoff=self._backoff,
-            source=SharedBucket(self._services.budget, f"telegram:{bot_id}", rate, burst),
+            source=SharedBucket(
+                self._services.budget,
+                f"telegram:{bot_id}",
+                rate,
+                burst,
+                cap=settings.cap,
+                census=self._services.senders,
+            ),
         )
         builder = (
             ApplicationBuilder()
