@@ -184,13 +184,14 @@ def bot_environment(fake: FakeTelegram, workdir: Path, bot_rate: float) -> dict[
     return env
 
 
-async def publish(workdir: Path, count: int) -> None:
-    """Publish :data:`ISSUE` through the real Publisher, as ``dlw-bot publish`` does."""
+async def publish(database: Path | str, count: int) -> None:
+    """Publish :data:`ISSUE` to the store at ``database`` through the real Publisher, as
+    ``dlw-bot publish`` does; ``count`` digests must be planned."""
     app = await App.create(
         Settings(
             _env_file=None,  # a .env in the working directory is not the bot's configuration
             content_dir=ROOT / "content",
-            database=workdir / "fanout.sqlite3",
+            database=database,
             publish_schedule="off",
         )
     )
@@ -406,7 +407,7 @@ async def measure(
     pauses = HarnessPauses.start()  # no garbage collection in the fake from here on
     try:
         published = loop.time()
-        await publish(workdir, count)
+        await publish(workdir / "fanout.sqlite3", count)
         failure = await until(fake, child, sending, patience, "the first sendMessage")
         started, bot_cpu, fake_cpu = loop.time(), cpu_seconds(process), time.process_time()
         if failure is None:

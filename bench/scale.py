@@ -60,9 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import fanout  # noqa: E402
-from bot.app import App  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.model import DeliveryKind, DeliveryStatus  # noqa: E402
+from bot.model import DeliveryStatus  # noqa: E402
 from bot.store import open_store  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
@@ -123,19 +121,10 @@ class Database:
         if self.kind == "sqlite":
             location = str(self.workdir / f"scale{self._runs}.sqlite3")
         else:
-            import asyncpg
-
-            from tests.conftest import database_url
+            from tests.conftest import create_database
 
             assert self._url is not None
-            name = f"dlw_scale_{os.getpid()}_{self._runs}"
-            admin = await asyncpg.connect(self._url)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await admin.close()
-            location = database_url(self._url, name)
+            location = await create_database(self._url, f"dlw_scale_{os.getpid()}_{self._runs}")
         store = await open_store(location)  # migrates
         await store.close()
         return location
@@ -173,22 +162,6 @@ class Database:
             postmaster = psutil.Process(self._server.get_pid())
             return [postmaster, *postmaster.children(recursive=True)]
         return []
-
-
-async def publish(location: str, count: int) -> None:
-    """Publish the issue through the real Publisher, as ``dlw-bot publish`` does."""
-    app = await App.create(
-        Settings(
-            _env_file=None, content_dir=ROOT / "content", database=location, publish_schedule="off"
-        )
-    )
-    try:
-        result = await app.publisher.publish(ISSUE, trigger="bench")
-    finally:
-        await app.close()
-    assert result.created and result.plan is not None, result.message
-    planned = result.plan.counts().get("telegram", Counter())
-    assert planned[DeliveryKind.DIGEST] == count, result.message
 
 
 async def outbox_state(location: str) -> tuple[int, int]:
@@ -334,7 +307,7 @@ async def measure(
     first_message = len(fake.messages)
     first_counted = len(fake.rate_counted)
     reached = fanout.Reached(fake, count)
-    await publish(location, count)
+    await fanout.publish(location, count)
     bots.mark_cpu()
     fake_cpu = time.process_time()
     pg = database.server_processes()

@@ -60,17 +60,9 @@ async def run(location: str | Path, rows: int, batch: int, *, batched: bool) -> 
 
 
 async def fresh_postgres(server: str, name: str) -> str:
-    import asyncpg
+    from tests.conftest import create_database
 
-    from tests.conftest import database_url
-
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return database_url(server, name)
+    return await create_database(server, name)
 
 
 async def main() -> None:

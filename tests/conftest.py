@@ -120,6 +120,18 @@ def database_url(server: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+async def create_database(server: str, name: str) -> str:
+    """A new, empty database ``name`` on ``server`` (one of that name is dropped first); its
+    URL."""
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(server, name)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL server for the whole run of this process (each pytest-xdist worker has
@@ -150,13 +162,7 @@ def postgres_template(postgres_server: str) -> str:
     name = f"dlw_template_{os.getpid()}"
 
     async def make() -> None:
-        admin = await asyncpg.connect(postgres_server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        store = await PostgresStore.open(database_url(postgres_server, name))
+        store = await PostgresStore.open(await create_database(postgres_server, name))
         await store.close()
 
     asyncio.run(make())

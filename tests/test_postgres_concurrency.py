@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.app import App
@@ -33,7 +32,7 @@ from bot.store import (
 )
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_migrations import MIGRATIONS
-from tests.conftest import BUNDLED_CONTENT, database_url
+from tests.conftest import BUNDLED_CONTENT, create_database
 from tests.helpers import wait_for
 from tests.test_scheduler import add_issue, at
 
@@ -173,14 +172,7 @@ async def _take_any(stores: list[PostgresStore], candidates: list[int], seconds:
 
 
 async def test_migrations_run_once_when_processes_start_together(postgres_server: str) -> None:
-    name = "dlw_fresh_start"
-    admin = await asyncpg.connect(postgres_server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = database_url(postgres_server, name)
+    url = await create_database(postgres_server, "dlw_fresh_start")
     opened = await asyncio.gather(*(PostgresStore.open(url) for _ in range(4)))
     try:
         assert [await s.schema_version() for s in opened] == [len(MIGRATIONS)] * 4
